@@ -1,0 +1,1 @@
+"""Watchlist matching, rules, rendering and delivery of alerts."""

@@ -1,0 +1,148 @@
+"""The record types that cross stage boundaries, defined once.
+
+FeedEntry (what a feed said) -> Page (what was fetched) -> Article (clean text, metadata,
+fingerprint) -> Verdict (new, or a copy of a stored article) -> Mention -> Alert.
+Library types (feedparser dicts, trafilatura documents, httpx responses) are converted at the
+edge; nothing downstream sees them. All records are frozen and slotted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+FeedOutcome = Literal["ok", "not_modified", "failed"]
+TextSource = Literal["page", "feed", "seed"]
+CopyMethod = Literal["url", "exact", "near"]
+MentionKind = Literal["actor", "keyword"]
+AlertStatus = Literal["pending", "sent", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEntry:
+    """One item of a feed, as the feed described it."""
+
+    feed: str  # the feed's configured name
+    url: str | None  # canonical http(s) link, or None when the entry has none
+    guid: str | None  # the entry's id/guid as the feed gave it
+    title: str
+    content: str  # the feed's own text for the item (HTML stripped), "" when absent
+    published_at: datetime | None  # timezone-aware UTC
+    author: str | None = None
+    raw_url: str | None = None  # the link exactly as the feed wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPoll:
+    """The result of polling one feed once (one conditional GET, retries included)."""
+
+    feed: str
+    url: str
+    outcome: FeedOutcome
+    status: int | None  # last HTTP status, None when no response arrived
+    entries: tuple[FeedEntry, ...] = ()
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None  # why it failed, or a parser warning for a partly malformed feed
+    transient: bool = False  # a failure that may pass by itself (timeout, 5xx, connection refused)
+    retry_after: float | None = None  # seconds, from a Retry-After header
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An article page as fetched: decoded HTML, or the reason it could not be had."""
+
+    url: str  # the canonical URL that was requested
+    final_url: str | None  # after redirects
+    status: int | None
+    html: str | None  # decoded text; None when the fetch failed
+    error: str | None = None
+    fetched_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    """What extraction found in a page (before cleaning, topic and fingerprint)."""
+
+    title: str | None
+    text: str
+    author: str | None = None
+    published_at: datetime | None = None
+    lang: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Fingerprint:
+    """What copy detection needs of an article's text."""
+
+    text_hash: str  # hash of the normalised text: equal hashes mean the same text
+    band_keys: tuple[int, ...]  # LSH band keys (signed 64-bit), band index mixed in
+    shingle_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A clean, on-topic article ready to be judged and stored."""
+
+    url: str
+    feed: str
+    title: str
+    text: str
+    fingerprint: Fingerprint
+    text_source: TextSource
+    published_at: datetime | None = None
+    author: str | None = None
+    lang: str | None = None
+    guid: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether an article is new, or a copy of a stored article (or of one earlier in its batch)."""
+
+    is_copy: bool
+    duplicate_of: int | None = None  # article_id of the original
+    method: CopyMethod | None = None
+    similarity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One watchlist item (actor or keyword) found in one article."""
+
+    kind: MentionKind
+    name: str  # the actor's name or the keyword
+    alias: str  # the text form that matched first
+    count: int
+    snippet: str  # text around the first match
+    start: int = 0  # offset of the first match inside snippet
+    end: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AlertStory:
+    """What an alert message shows about one story."""
+
+    article_id: int
+    title: str
+    url: str
+    feed: str
+    published_at: datetime | None
+    mentions: tuple[Mention, ...]
+    copies: int = 0  # how many copies of the story were seen
+    copy_feeds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One outbox row: a rule fired for an article and must reach a channel."""
+
+    alert_id: int
+    rule: str
+    channel: str
+    story: AlertStory
+    status: AlertStatus = "pending"
+    attempts: int = 0
+    extra: dict = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""DuckDB storage: owns the schema and every SQL statement."""
