@@ -1,0 +1,197 @@
+"""The `ingest` Prefect flow: thin wiring of the stages over batches.
+
+A task is a stage over a batch (a shard of feeds, a batch of pages), never one task per article:
+a task run costs ~10 ms of orchestration. Fetch and extraction overlap: each batch of pages is handed
+to extraction as soon as it is fetched. The single DuckDB writer stays in the flow process; under a
+Dask task runner the poll/fetch/extract tasks run on Dask workers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from extractors.errors import TransientError
+from extractors.http import FetchSettings, Fetcher, fetch_pages, poll_feed
+from extractors.parallel import ExtractorPool, extract_many
+from extractors.records import FeedPoll, Page
+from extractors.topic import DEFAULT_TERMS, TopicFilter
+from flows import pipeline as P
+from flows.delivery import build_matching, deliver_pending, raise_feed_alerts
+from flows.settings import Settings, load_settings, resolve_db_path
+from warehouse.store import Warehouse
+
+
+def _only_transient(task, task_run, state) -> bool:
+    """Prefect retry condition: retry a batch task only when it failed with a transient error."""
+    try:
+        state.result()
+    except TransientError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def fetch_settings(s: Settings) -> FetchSettings:
+    f = s.fetch
+    return FetchSettings(
+        connect_timeout=f.connect_timeout, timeout=f.timeout, max_bytes=f.max_bytes, retries=f.retries,
+        backoff=f.backoff, max_retry_wait=f.max_retry_wait, user_agent=f.user_agent,
+        allow_private_hosts=f.allow_private_hosts, per_host=f.per_host, max_workers=f.max_workers,
+    )
+
+
+@task(name="poll-feeds", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+      retry_condition_fn=_only_transient)
+def poll_shard(feeds: Sequence[tuple[str, str, str | None, str | None]], settings: FetchSettings) -> list[FeedPoll]:
+    """Poll a shard of feeds concurrently (conditional GET; retries per request inside)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with Fetcher(settings) as fetcher, ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex:
+        return list(ex.map(lambda f: poll_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
+
+
+@task(name="fetch-pages", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
+      retry_condition_fn=_only_transient)
+def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> list[Page]:
+    with Fetcher(settings) as fetcher:
+        return fetch_pages(urls, fetcher)
+
+
+_POOL: ExtractorPool | None = None
+
+
+def _pool(workers: int, deadline: float) -> ExtractorPool:
+    """One process pool per flow process, reused across batches and runs (workers start once)."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ExtractorPool(workers, deadline)
+        _POOL.__enter__()
+    return _POOL
+
+
+def shutdown_pool() -> None:
+    global _POOL
+    if _POOL is not None:
+        _POOL.__exit__(None, None, None)
+        _POOL = None
+
+
+@task(name="extract-pages", cache_policy=NO_CACHE)
+def extract_batch(pages: Sequence[Page], workers: int, deadline: float) -> dict:
+    """Extract the text of a batch of fetched pages. workers == 0: in this process (Dask workers)."""
+    items = [(p.url, p.html, p.final_url or p.url) for p in pages if p.html]
+    if not items:
+        return {}
+    if workers == 0:
+        return extract_many(items, workers=0, deadline_s=deadline)
+    return _pool(workers, deadline).extract(items)
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    status: str  # completed | no_feed_polled
+    counts: dict
+    polls: list[dict]  # per feed: name, outcome, status, error, entries
+    new_articles: list[dict]
+    db_path: str
+
+
+def _chunks(seq: Sequence, n: int) -> list[Sequence]:
+    return [seq[i : i + n] for i in range(0, len(seq), n)]
+
+
+def extract_workers(s: Settings, on_dask: bool) -> int:
+    if on_dask:
+        return 0
+    if s.extract.workers is not None:
+        return s.extract.workers
+    return os.cpu_count() or 1
+
+
+@flow(name="ingest", log_prints=False, validate_parameters=False)
+def ingest(config_path: str, db_path: str | None = None, force: bool = False, on_dask: bool = False) -> RunResult:
+    """Poll every due feed, fetch and extract what is new, judge copies, store, match and alert.
+
+    Parameters are paths only: secrets are read from the environment inside the run, never passed.
+    """
+    log = get_run_logger()
+    s = load_settings(config_path)
+    db = resolve_db_path(s, db_path)
+    fs = fetch_settings(s)
+    topic = TopicFilter(s.topic.terms or DEFAULT_TERMS, s.topic.min_hits)
+    matching = build_matching(s)
+    counts = P.RunCounts()
+    with Warehouse.open(db) as wh:
+        run_id = wh.start_run()
+        seeded = P.ensure_seeds(wh, run_id, matching)
+        if seeded:
+            log.info("stored %d seed documents", seeded)
+        wh.sync_feeds((f.name, f.url, f.enabled) for f in s.feeds)
+        states = wh.feed_states()
+        configured = {f.name for f in s.feeds}
+        now = P.utcnow()
+        due = [st for st in P.due_feeds(states, now, force) if st.name in configured]
+        counts.feeds_due = len(due)
+
+        # 1. poll, in shards of feeds
+        shards = _chunks([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
+        polls: list[FeedPoll] = [p for fut in [poll_shard.submit(sh, fs) for sh in shards] for p in fut.result()]
+        counts.outage = P.is_outage(polls)
+        base = (s.schedule.interval_minutes or 15.0)
+        wh.record_polls(P.poll_rows(polls, states, now, outage=counts.outage, base_minutes=base,
+                                    max_minutes=s.health.backoff_max_minutes))
+        counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
+        counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
+        counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
+
+        # 2. what is new (ledger), 3. fetch and extract in overlapping batches
+        entries = [e for p in polls for e in p.entries]
+        intake = P.select_new(entries, wh)
+        counts.entries_new = len(intake.to_fetch) + len(intake.url_copies) + len(intake.same_run) + len(intake.no_link)
+        workers = extract_workers(s, on_dask)
+        batches = _chunks([e.url for e in intake.to_fetch], s.runner.page_batch)
+        fetch_futs = [fetch_batch.submit(b, fs) for b in batches]
+        extract_futs = [extract_batch.submit(f, workers, s.extract.deadline_s) for f in fetch_futs]
+        pages = {p.url: p for f in fetch_futs for p in f.result()}
+        extracted: dict = {}
+        for f in extract_futs:
+            extracted.update(f.result())
+        counts.pages_fetched = sum(p.html is not None for p in pages.values())
+
+        # 4. articles, 5. judge and store in one transaction
+        articles, rejected = [], []
+        for e in intake.to_fetch:
+            page = pages.get(e.url)
+            built = P.build_article(e, page, extracted.get(e.url), topic=topic, min_words=s.extract.min_words,
+                                    min_feed_words=s.extract.min_feed_words)
+            (articles if isinstance(built, P.Article) else rejected).append(built)
+        P.store_batch(wh, run_id, articles, rejected, intake, matching, counts)
+
+        # 6. operational alerts, then deliver the outbox (after the write: sent only when accepted)
+        raise_feed_alerts(wh, s, counts.outage)
+        sent, pending = deliver_pending(wh, s)
+        counts.alerts_sent, counts.alerts_pending = sent, pending
+
+        status = "no_feed_polled" if due and counts.feeds_polled == 0 else "completed"
+        wh.finish_run(run_id, status, counts.as_dict())
+        new_articles = wh.con.execute(
+            "SELECT article_id, title, feed, url FROM articles WHERE run_id = ? AND feed <> 'seed' "
+            "ORDER BY article_id", [run_id]
+        ).fetchall()
+    return RunResult(
+        run_id=run_id,
+        status=status,
+        counts=counts.as_dict(),
+        polls=[{"feed": p.feed, "outcome": p.outcome, "status": p.status, "error": p.error,
+                "entries": len(p.entries)} for p in polls],
+        new_articles=[dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in new_articles],
+        db_path=str(Path(db)),
+    )

@@ -1,0 +1,387 @@
+"""The ingest stages between polling and storage, as plain functions over batches.
+
+The Prefect flow (flows/ingest.py) calls these; they know neither Prefect nor the network, only the
+Warehouse (for set-based lookups and the single transaction that stores a judged batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alerts.rules import Rule, fired_rules
+from alerts.watchlist import WatchlistMatcher
+from extractors.clean import clean_text
+from extractors.fingerprint import fingerprint, is_near_copy
+from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
+from extractors.seeds import load_seeds
+from extractors.topic import TopicFilter
+from warehouse.store import FeedState, LedgerRow, Warehouse
+
+SEED_DIR = Path(__file__).resolve().parents[1] / "corpus" / "seed"
+MAX_FETCH_ATTEMPTS = 3  # a transiently failed page is tried again on up to this many runs
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def entry_key(entry: FeedEntry) -> str:
+    """The ledger key of an entry: its canonical URL, else its guid, else a hash of its title."""
+    if entry.url:
+        return entry.url
+    if entry.guid:
+        return f"guid:{entry.guid}"
+    digest = hashlib.sha1(f"{entry.title}|{entry.published_at}".encode()).hexdigest()[:16]
+    return f"title:{digest}"
+
+
+@dataclass
+class RunCounts:
+    feeds_due: int = 0
+    feeds_polled: int = 0
+    feeds_unchanged: int = 0
+    feeds_failed: int = 0
+    entries_new: int = 0
+    pages_fetched: int = 0
+    articles_stored: int = 0
+    copies: int = 0
+    off_topic: int = 0
+    no_link: int = 0
+    fetch_failed: int = 0
+    extract_empty: int = 0
+    mentions: int = 0
+    alerts_created: int = 0
+    alerts_sent: int = 0
+    alerts_pending: int = 0
+    outage: bool = False
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+# ---- polling: which feeds are due, and what a poll means for a feed's health -------------------
+
+
+def due_feeds(states: dict[str, FeedState], now: datetime, force: bool = False) -> list[FeedState]:
+    return [
+        s
+        for s in states.values()
+        if s.enabled and (force or s.next_poll_at is None or s.next_poll_at <= now)
+    ]
+
+
+def backoff_until(streak: int, now: datetime, retry_after: float | None, base_minutes: float,
+                  max_minutes: float) -> datetime | None:
+    """When a failing feed may be polled again. The first two failures are retried on the next run
+    (one bad run is common); after that the wait doubles, up to max_minutes. Retry-After wins if later."""
+    wait = 0.0 if streak < 3 else min(max_minutes, base_minutes * 2 ** (streak - 3)) * 60
+    if retry_after:
+        wait = max(wait, min(retry_after, max_minutes * 60))
+    return now + timedelta(seconds=wait) if wait else None
+
+
+def is_outage(polls: Sequence[FeedPoll]) -> bool:
+    """Every feed failed without any HTTP answer: the network is down, not the feeds."""
+    return len(polls) >= 2 and all(p.outcome == "failed" and p.status is None for p in polls)
+
+
+def poll_rows(polls: Sequence[FeedPoll], states: dict[str, FeedState], now: datetime, *, outage: bool,
+              base_minutes: float, max_minutes: float) -> list[dict]:
+    rows = []
+    for p in polls:
+        streak = states[p.feed].error_streak + 1 if p.outcome == "failed" else 0
+        gone = p.status == 410
+        rows.append(
+            {
+                "name": p.feed,
+                "outcome": "outage" if outage else p.outcome,
+                "status": p.status,
+                "etag": p.etag,
+                "last_modified": p.last_modified,
+                "error": ("410 Gone: feed disabled until re-enabled" if gone else p.error),
+                "items": len(p.entries),
+                # an outage is nobody's fault: it does not back feeds off
+                "next_poll_at": None if outage or p.outcome != "failed"
+                else backoff_until(streak, now, p.retry_after, base_minutes, max_minutes),
+                "disable": gone,
+                "polled_at": now,
+            }
+        )
+    return rows
+
+
+# ---- new entries --------------------------------------------------------------------------------
+
+
+@dataclass
+class Intake:
+    """What the ledger says about a run's entries: what to fetch and what is already decided."""
+
+    to_fetch: list[FeedEntry] = field(default_factory=list)  # unique by URL
+    url_copies: list[tuple[FeedEntry, int]] = field(default_factory=list)
+    same_run: list[tuple[FeedEntry, FeedEntry]] = field(default_factory=list)  # (entry, first with its URL)
+    no_link: list[FeedEntry] = field(default_factory=list)
+
+
+def select_new(entries: Sequence[FeedEntry], wh: Warehouse) -> Intake:
+    """Drop entries the ledger has seen (unless a transient failure asks for another try)."""
+    keyed: dict[tuple[str, str], FeedEntry] = {}
+    for e in entries:
+        keyed.setdefault((e.feed, entry_key(e)), e)
+    seen = wh.ledger_lookup(list(keyed))
+    fresh = [
+        e
+        for k, e in keyed.items()
+        if k not in seen or (seen[k][1] and seen[k][2] < MAX_FETCH_ATTEMPTS)
+    ]
+    intake = Intake()
+    stored = wh.articles_by_url([e.url for e in fresh if e.url])
+    first_by_url: dict[str, FeedEntry] = {}
+    for e in fresh:
+        if not e.url:
+            intake.no_link.append(e)
+        elif e.url in stored:
+            intake.url_copies.append((e, stored[e.url]))
+        elif e.url in first_by_url:
+            intake.same_run.append((e, first_by_url[e.url]))
+        else:
+            first_by_url[e.url] = e
+            intake.to_fetch.append(e)
+    return intake
+
+
+# ---- from page to article -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rejected:
+    entry: FeedEntry
+    outcome: str  # off_topic | fetch_failed | extract_empty
+    reason: str
+    retry: bool = False
+
+
+def build_article(entry: FeedEntry, page: Page | None, extracted: Extracted | str | None, *,
+                  topic: TopicFilter, min_words: int, min_feed_words: int) -> Article | Rejected:
+    """Choose the article's text (page, else the feed's own), clean it, and keep it only on topic."""
+    page_problem = None
+    if page is None or page.html is None:
+        page_problem = f"page fetch failed: {page.error if page else 'not fetched'}"
+    elif not isinstance(extracted, Extracted):
+        page_problem = f"extraction failed: {extracted or 'nothing extracted'}"
+    text = clean_text(extracted.text) if isinstance(extracted, Extracted) else ""
+    source = "page"
+    if page_problem is None and words(text) < min_words:
+        page_problem = f"extracted text too short ({words(text)} words)"
+    if page_problem:
+        feed_text = clean_text(entry.content or "")
+        if words(feed_text) >= min_feed_words:
+            text, source = feed_text, "feed"
+        else:
+            transient = page is not None and page.html is None and _transient(page)
+            outcome = "fetch_failed" if page is None or page.html is None else "extract_empty"
+            return Rejected(entry, outcome, page_problem, retry=transient)
+    ex = extracted if isinstance(extracted, Extracted) and source == "page" else None
+    title = entry.title or (ex.title if ex else "") or ""
+    matched = topic.match(title, text)
+    if len(matched) < topic.min_hits:
+        return Rejected(entry, "off_topic", "no topic term in title or text")
+    return Article(
+        url=entry.url or "",
+        feed=entry.feed,
+        title=title,
+        text=text,
+        fingerprint=fingerprint(text),
+        text_source=source,
+        published_at=entry.published_at or (ex.published_at if ex else None),
+        author=entry.author or (ex.author if ex else None),
+        lang=ex.lang if ex else None,
+        guid=entry.guid,
+    )
+
+
+def _transient(page: Page) -> bool:
+    return page.status is None or page.status in (408, 425, 429, 500, 502, 503, 504)
+
+
+# ---- copies: judge a batch against the store and against itself --------------------------------
+
+
+def judge(articles: Sequence[Article], wh: Warehouse) -> tuple[list[Verdict], list[int]]:
+    """A verdict per article, in order, and the article_id reserved for each new one (0 for copies).
+
+    Exact text first (hash lookup), then near copies: LSH band keys joined against the stored keys
+    for the whole batch at once, candidates verified on their text. Earlier articles of the same
+    batch count as stored for later ones.
+    """
+    by_hash = wh.articles_by_text_hash([a.fingerprint.text_hash for a in articles])
+    candidates = wh.band_candidates([(i, a.fingerprint.band_keys) for i, a in enumerate(articles)])
+    texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)
+    new_ids = wh.reserve_article_ids(len(articles))
+    verdicts: list[Verdict] = []
+    ids: list[int] = []
+    batch_hash: dict[str, int] = {}
+    batch_bands: dict[int, list[int]] = {}  # band key -> indexes of new articles in this batch
+    batch_text: dict[int, str] = {}
+    for i, a in enumerate(articles):
+        fp = a.fingerprint
+        original = by_hash.get(fp.text_hash) or batch_hash.get(fp.text_hash)
+        verdict = Verdict(True, original, "exact", 1.0) if original else None
+        if verdict is None:
+            local = Counter(j for k in fp.band_keys for j in batch_bands.get(k, ()))
+            pool = [(aid, texts[aid]) for aid in candidates.get(i, ()) if aid in texts]
+            pool += [(ids[j], batch_text[ids[j]]) for j, _ in local.most_common(20)]
+            best = None
+            for aid, other in pool:
+                ok, score = is_near_copy(a.text, other)
+                if ok and (best is None or score > best[1]):
+                    best = (aid, score)
+            if best:
+                verdict = Verdict(True, best[0], "near", round(best[1], 4))
+        if verdict:
+            verdicts.append(verdict)
+            ids.append(0)
+            continue
+        aid = new_ids[i]
+        verdicts.append(Verdict(False))
+        ids.append(aid)
+        batch_hash[fp.text_hash] = aid
+        batch_text[aid] = a.text
+        for k in fp.band_keys:
+            batch_bands.setdefault(k, []).append(i)
+    return verdicts, ids
+
+
+# ---- storing a judged batch with its mentions and alerts ---------------------------------------
+
+
+@dataclass
+class Matching:
+    matcher: WatchlistMatcher
+    rules: Sequence[Rule]
+
+
+def article_row(a: Article, aid: int, run_id: int, now: datetime) -> dict:
+    return {
+        "article_id": aid,
+        "url": a.url,
+        "title": a.title,
+        "published_at": a.published_at,
+        "feed": a.feed,
+        "lang": a.lang,
+        "author": a.author,
+        "text": a.text,
+        "text_source": a.text_source,
+        "text_hash": a.fingerprint.text_hash,
+        "word_count": words(a.text),
+        "guid": a.guid,
+        "first_seen": now,
+        "run_id": run_id,
+    }
+
+
+def store_batch(wh: Warehouse, run_id: int, articles: Sequence[Article], rejected: Sequence[Rejected],
+                intake: Intake, matching: Matching | None, counts: RunCounts, *, alert: bool = True) -> None:
+    """Judge, then write articles, band keys, copies, the ledger, mentions and alerts in ONE transaction,
+    so an alert exists if and only if its article does (the outbox)."""
+    now = utcnow()
+    with wh.transaction():
+        verdicts, ids = judge(articles, wh)
+        art_rows, bands, dups, ledger, mention_rows, alert_rows = [], [], [], [], [], []
+        for a, v, aid in zip(articles, verdicts, ids, strict=True):
+            if v.is_copy:
+                dups.append(_dup(a.url, a.feed, a.title, now, v.duplicate_of, v.method, v.similarity, run_id))
+                ledger.append(_ledger(a.feed, a.url, a.guid, a.title, "copy",
+                                      f"{v.method} copy of article {v.duplicate_of}", v.duplicate_of))
+                counts.copies += 1
+                continue
+            art_rows.append(article_row(a, aid, run_id, now))
+            bands.extend((k, aid) for k in a.fingerprint.band_keys)
+            ledger.append(_ledger(a.feed, a.url, a.guid, a.title, "stored", f"text from {a.text_source}", aid))
+            counts.articles_stored += 1
+            if matching is None:
+                continue
+            found = matching.matcher.find(a.title, a.text)
+            for m in found:
+                mention_rows.append({"article_id": aid, "kind": m.kind, "name": m.name, "alias": m.alias,
+                                     "count": m.count, "snippet": m.snippet})
+            counts.mentions += len(found)
+            if alert:
+                for rule, _ in fired_rules(matching.rules, found):
+                    for channel in rule.channels:
+                        alert_rows.append({"rule": rule.name, "article_id": aid, "channel": channel,
+                                           "created_at": now, "subject": None})
+        for e, aid in intake.url_copies:
+            dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
+            ledger.append(_ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid))
+            counts.copies += 1
+        first_ids = {a.url: aid for a, aid in zip(articles, ids, strict=True) if aid}
+        first_ids.update({a.url: v.duplicate_of for a, v in zip(articles, verdicts, strict=True) if v.is_copy})
+        for e, first in intake.same_run:
+            aid = first_ids.get(first.url)
+            if aid:
+                dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
+                ledger.append(_ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid))
+                counts.copies += 1
+            else:  # the first entry with this URL was rejected: so is this one, for the same reason
+                r = next((r for r in rejected if r.entry.url == first.url), None)
+                ledger.append(_ledger(e.feed, e.url, e.guid, e.title, r.outcome if r else "extract_empty",
+                                      r.reason if r else "same URL as another entry", None))
+        for e in intake.no_link:
+            ledger.append(_ledger(e.feed, entry_key(e), e.guid, e.title, "no_link",
+                                  "entry has no http(s) link", None, url=None))
+            counts.no_link += 1
+        for r in rejected:
+            ledger.append(_ledger(r.entry.feed, r.entry.url, r.entry.guid, r.entry.title, r.outcome, r.reason,
+                                  None, retry=r.retry))
+            setattr(counts, r.outcome, getattr(counts, r.outcome) + 1)
+        wh.insert_articles(art_rows, bands)
+        wh.insert_duplicates(dups)
+        wh.write_ledger(ledger, run_id, now)
+        wh.insert_mentions(mention_rows)
+        counts.alerts_created += wh.insert_alerts(alert_rows)
+
+
+def _dup(url, feed, title, now, original, method, similarity, run_id) -> dict:
+    return {"url": url, "feed": feed, "title": title, "seen_at": now, "duplicate_of": original,
+            "method": method, "similarity": similarity, "run_id": run_id}
+
+
+def _ledger(feed, key, guid, title, outcome, reason, article_id, *, url: str | None | bool = True,
+            retry: bool = False) -> LedgerRow:
+    return LedgerRow(feed=feed, entry_key=key, url=key if url is True else url, guid=guid, title=title,
+                     outcome=outcome, reason=reason, article_id=article_id, retry=retry)
+
+
+# ---- the seed corpus ----------------------------------------------------------------------------
+
+
+def seed_articles(folder: Path = SEED_DIR) -> list[Article]:
+    out = []
+    for name, ex in load_seeds(folder):
+        text = clean_text(ex.text)
+        out.append(
+            Article(url=f"seed://{name}", feed="seed", title=ex.title or name, text=text,
+                    fingerprint=fingerprint(text), text_source="seed", published_at=ex.published_at,
+                    author=ex.author, lang=ex.lang or "en")
+        )
+    return out
+
+
+def ensure_seeds(wh: Warehouse, run_id: int, matching: Matching | None, folder: Path = SEED_DIR) -> int:
+    """Store the seed corpus on first use of a warehouse. Seeds get mentions, never alerts."""
+    if wh.seed_count():
+        return 0
+    seeds = seed_articles(folder)
+    counts = RunCounts()
+    store_batch(wh, run_id, seeds, [], Intake(), matching, counts, alert=False)
+    return counts.articles_stored

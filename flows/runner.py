@@ -1,0 +1,61 @@
+"""Runs the ingest flow from the command line: quiet Prefect, the chosen task runner, clean exit."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from flows.settings import Settings, resolve_db_path
+from warehouse.errors import WarehouseBusy
+from warehouse.store import lock_path
+
+
+def quiet_prefect() -> None:
+    """Prefect settings for a command-line run: no INFO chatter, no telemetry. Users may override."""
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+
+
+def ensure_not_busy(db: Path) -> None:
+    """Fail fast, before starting Prefect, when another run holds the warehouse."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BlockingIOError:
+        raise WarehouseBusy(f"{db}: another newswatch run is writing this warehouse; this run is skipped") from None
+    finally:
+        os.close(fd)
+
+
+def task_runner(settings: Settings):
+    """The Dask task runner when [runner] asks for one, else None (Prefect's default thread pool)."""
+    r = settings.runner
+    if not (r.dask_address or r.workers):
+        return None
+    from prefect_dask import DaskTaskRunner
+
+    if r.dask_address:
+        return DaskTaskRunner(address=r.dask_address)
+    return DaskTaskRunner(
+        cluster_kwargs={"n_workers": r.workers, "threads_per_worker": 1, "processes": True,
+                        "dashboard_address": None}
+    )
+
+
+def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | None, *, force: bool = False):
+    """Run the ingest flow once and return its RunResult."""
+    quiet_prefect()
+    ensure_not_busy(resolve_db_path(settings, db))
+    from flows.ingest import ingest, shutdown_pool
+
+    runner = task_runner(settings)
+    flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
+    try:
+        return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
+    finally:
+        shutdown_pool()

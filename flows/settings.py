@@ -1,0 +1,254 @@
+"""The configuration: one typed object, loaded from TOML and validated once.
+
+Errors name the file, the key and what was expected. Secrets never live in the file: it names
+environment variables, which are resolved here (and only kept in memory).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG = Path("newswatch.toml")
+FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and the problem."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    path: Path = Path("data/newswatch.duckdb")
+
+
+class FetchConfig(_Strict):
+    allow_private_hosts: bool = False
+    connect_timeout: float = Field(5.0, gt=0)
+    timeout: float = Field(20.0, gt=0)
+    max_bytes: int = Field(5_000_000, gt=1000)
+    retries: int = Field(2, ge=0, le=10)
+    backoff: float = Field(0.5, ge=0)
+    max_retry_wait: float = Field(30.0, ge=0)
+    per_host: int = Field(2, ge=1, le=64)
+    max_workers: int = Field(16, ge=1, le=512)
+    user_agent: str = "newswatch/0.1 (+https://github.com/newswatch)"
+
+
+class TopicConfig(_Strict):
+    terms: tuple[str, ...] | None = None  # None: the built-in default list
+    min_hits: int = Field(1, ge=1)
+
+    @field_validator("terms")
+    @classmethod
+    def _nonempty(cls, v):
+        if v is not None and not [t for t in v if t.strip()]:
+            raise ValueError("must list at least one term (or be omitted for the default list)")
+        return v
+
+
+class ExtractConfig(_Strict):
+    workers: int | None = Field(None, ge=0, le=256)  # None: one per core; 0: in the flow process
+    deadline_s: float = Field(20.0, gt=0)
+    min_feed_words: int = Field(80, ge=1)  # feed text long enough to stand in for a failed page
+    min_words: int = Field(40, ge=1)  # shorter extractions count as empty
+
+
+class ScheduleConfig(_Strict):
+    cron: str | None = None
+    interval_minutes: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if self.cron and self.interval_minutes:
+            raise ValueError("set either cron or interval_minutes, not both")
+        return self
+
+
+class RunnerConfig(_Strict):
+    workers: int | None = Field(None, ge=1, le=256)  # a local Dask cluster of N processes
+    dask_address: str | None = None  # an existing Dask scheduler, tcp://host:8786
+    poll_batch: int = Field(50, ge=1)  # feeds per poll task
+    page_batch: int = Field(100, ge=1)  # pages per fetch/extract task
+
+
+class HealthConfig(_Strict):
+    failure_alert_after: int = Field(3, ge=1)  # consecutive failed runs before one operational alert
+    alert_channels: tuple[str, ...] = ()
+    backoff_max_minutes: float = Field(24 * 60, gt=0)
+
+
+class FeedConfig(_Strict):
+    name: str
+    url: str
+    enabled: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not FEED_NAME.match(v) or v == "seed":
+            raise ValueError("expected a short lowercase name (a-z, 0-9, . _ -), not 'seed'")
+        return v
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v.strip()):
+            raise ValueError(f"expected an http(s) URL, got {v!r}")
+        return v.strip()
+
+
+class ActorConfig(_Strict):
+    name: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+
+
+class WatchlistConfig(_Strict):
+    keywords: tuple[str, ...] = ()
+    actors: tuple[ActorConfig, ...] = ()
+
+
+class RuleConfig(_Strict):
+    name: str = Field(min_length=1)
+    actors: tuple[str, ...] = ()
+    keywords: tuple[str, ...] = ()
+    channels: tuple[str, ...] = Field(min_length=1)
+
+
+class EmailChannelConfig(_Strict):
+    type: Literal["email"]
+    smtp_host: str
+    smtp_port: int = Field(587, ge=1, le=65535)
+    security: Literal["none", "starttls", "ssl"] = "starttls"
+    sender: str
+    recipients: tuple[str, ...] = Field(min_length=1)
+    username_env: str | None = None
+    password_env: str | None = None
+    timeout: float = Field(30.0, gt=0)
+
+    @field_validator("sender", "recipients")
+    @classmethod
+    def _no_header_injection(cls, v):
+        for addr in (v,) if isinstance(v, str) else v:
+            if any(c in addr for c in "\r\n") or "@" not in addr:
+                raise ValueError(f"expected an email address, got {addr!r}")
+        return v
+
+
+class SlackChannelConfig(_Strict):
+    type: Literal["slack"]
+    webhook_url_env: str
+    timeout: float = Field(30.0, gt=0)
+
+
+class ConsoleChannelConfig(_Strict):
+    type: Literal["console"]
+
+
+ChannelConfig = Annotated[
+    EmailChannelConfig | SlackChannelConfig | ConsoleChannelConfig, Field(discriminator="type")
+]
+
+
+class Settings(_Strict):
+    warehouse: WarehouseConfig = WarehouseConfig()
+    fetch: FetchConfig = FetchConfig()
+    topic: TopicConfig = TopicConfig()
+    extract: ExtractConfig = ExtractConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    runner: RunnerConfig = RunnerConfig()
+    health: HealthConfig = HealthConfig()
+    feeds: tuple[FeedConfig, ...] = ()
+    watchlist: WatchlistConfig = WatchlistConfig()
+    rules: tuple[RuleConfig, ...] = ()
+    channels: dict[str, ChannelConfig] = {}
+    source: Path | None = None  # the file it was loaded from
+
+    @model_validator(mode="after")
+    def _cross_references(self):
+        names = [f.name for f in self.feeds]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"feeds: duplicate feed name(s) {dupes}")
+        actors = {a.name for a in self.watchlist.actors}
+        keywords = set(self.watchlist.keywords)
+        for i, rule in enumerate(self.rules):
+            where = f"rules[{i}] ({rule.name})"
+            for a in rule.actors:
+                if a not in actors:
+                    raise ValueError(f"{where}.actors: unknown actor {a!r}; known: {sorted(actors)}")
+            for k in rule.keywords:
+                if k not in keywords:
+                    raise ValueError(f"{where}.keywords: unknown keyword {k!r}; known: {sorted(keywords)}")
+            if not rule.actors and not rule.keywords:
+                raise ValueError(f"{where}: expected at least one actor or keyword")
+            for c in rule.channels:
+                if c not in self.channels:
+                    raise ValueError(f"{where}.channels: unknown channel {c!r}; known: {sorted(self.channels)}")
+        for c in self.health.alert_channels:
+            if c not in self.channels:
+                raise ValueError(f"health.alert_channels: unknown channel {c!r}")
+        return self
+
+    def secret_variables(self) -> list[tuple[str, str, bool]]:
+        """(key, environment variable, required) for every secret the channels name."""
+        out = []
+        for name, ch in self.channels.items():
+            if isinstance(ch, EmailChannelConfig):
+                if ch.username_env:
+                    out.append((f"channels.{name}.username_env", ch.username_env, True))
+                if ch.password_env:
+                    out.append((f"channels.{name}.password_env", ch.password_env, True))
+            elif isinstance(ch, SlackChannelConfig):
+                out.append((f"channels.{name}.webhook_url_env", ch.webhook_url_env, True))
+        return out
+
+
+def _format_validation(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif e["type"] == "union_tag_invalid":
+            msg = f"unknown channel type {e.get('input', {}).get('type')!r}; expected email, slack or console"
+        elif e["type"] == "union_tag_not_found":
+            msg = "missing 'type' (expected email, slack or console)"
+        lines.append(f"  {loc or '(top level)'}: {msg}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | str | None = None, *, check_secrets: bool = True) -> Settings:
+    """Load and validate a config file. `check_secrets`: fail when a named secret variable is unset."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        settings = Settings.model_validate({**raw, "source": path})
+    except ValidationError as e:
+        raise ConfigError(_format_validation(path, e)) from None
+    if check_secrets:
+        for key, var, required in settings.secret_variables():
+            if required and not os.environ.get(var):
+                raise ConfigError(f"{path}: {key}: environment variable {var} is not set")
+    return settings
+
+
+def resolve_db_path(settings: Settings, db: Path | str | None) -> Path:
+    """--db overrides [warehouse] path; a relative path in the config is relative to the working dir."""
+    return Path(db) if db else settings.warehouse.path

@@ -1,0 +1,578 @@
+"""The Warehouse: opens the DuckDB file, migrates it, and holds every SQL statement of the pipeline.
+
+Readers and the writer never share a file. DuckDB lets one process write a file, and while any
+process has it open (even read-only) nobody can open it for writing. Analysts keep sessions open for
+hours, so the writer works on a private file beside the configured one (`<path>.writer`) and, after
+each run, publishes a consistent copy to the configured path by atomic rename. Sessions already open
+keep reading the snapshot they opened; new sessions see the new one. A lock file keeps two writers
+(two overlapping runs) apart.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.errors import WarehouseBusy, WarehouseError
+from warehouse.migrations import MIGRATIONS
+
+
+def writer_path(published: Path) -> Path:
+    return published.with_name(published.name + ".writer")
+
+
+def lock_path(published: Path) -> Path:
+    return published.with_name(published.name + ".lock")
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    name: str
+    url: str
+    enabled: bool
+    etag: str | None
+    last_modified: str | None
+    error_streak: int
+    next_poll_at: datetime | None
+    alerted_streak: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    feed: str
+    entry_key: str
+    url: str | None
+    guid: str | None
+    title: str | None
+    outcome: str
+    reason: str | None
+    article_id: int | None = None
+    retry: bool = False
+
+
+def _arrow(rows: Sequence[dict], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+ARTICLE_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.int64()),
+        ("url", pa.string()),
+        ("title", pa.string()),
+        ("published_at", pa.timestamp("us", tz="UTC")),
+        ("feed", pa.string()),
+        ("lang", pa.string()),
+        ("author", pa.string()),
+        ("text", pa.string()),
+        ("text_source", pa.string()),
+        ("text_hash", pa.string()),
+        ("word_count", pa.int32()),
+        ("guid", pa.string()),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+        ("run_id", pa.int64()),
+    ]
+)
+BAND_SCHEMA = pa.schema([("band_key", pa.int64()), ("article_id", pa.int64())])
+DUPLICATE_SCHEMA = pa.schema(
+    [
+        ("url", pa.string()),
+        ("feed", pa.string()),
+        ("title", pa.string()),
+        ("seen_at", pa.timestamp("us", tz="UTC")),
+        ("duplicate_of", pa.int64()),
+        ("method", pa.string()),
+        ("similarity", pa.float64()),
+        ("run_id", pa.int64()),
+    ]
+)
+ENTRY_SCHEMA = pa.schema(
+    [
+        ("feed", pa.string()),
+        ("entry_key", pa.string()),
+        ("url", pa.string()),
+        ("guid", pa.string()),
+        ("title", pa.string()),
+        ("outcome", pa.string()),
+        ("reason", pa.string()),
+        ("article_id", pa.int64()),
+        ("retry", pa.bool_()),
+        ("seen_at", pa.timestamp("us", tz="UTC")),
+        ("run_id", pa.int64()),
+    ]
+)
+MENTION_SCHEMA = pa.schema(
+    [
+        ("article_id", pa.int64()),
+        ("kind", pa.string()),
+        ("name", pa.string()),
+        ("alias", pa.string()),
+        ("count", pa.int32()),
+        ("snippet", pa.string()),
+    ]
+)
+ALERT_SCHEMA = pa.schema(
+    [
+        ("rule", pa.string()),
+        ("article_id", pa.int64()),
+        ("channel", pa.string()),
+        ("created_at", pa.timestamp("us", tz="UTC")),
+        ("subject", pa.string()),
+    ]
+)
+FEED_POLL_SCHEMA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("outcome", pa.string()),
+        ("status", pa.int32()),
+        ("etag", pa.string()),
+        ("last_modified", pa.string()),
+        ("error", pa.string()),
+        ("items", pa.int64()),
+        ("next_poll_at", pa.timestamp("us", tz="UTC")),
+        ("disable", pa.bool_()),
+        ("polled_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+class Warehouse:
+    """The single writer of a newswatch warehouse. Use `Warehouse.open(path)` as a context manager."""
+
+    def __init__(self, published: Path, con: duckdb.DuckDBPyConnection, lock_fd: int | None):
+        self.published = published
+        self.con = con
+        self._lock_fd = lock_fd
+
+    # ---- opening, migrating, publishing -------------------------------------------------------
+
+    @classmethod
+    @contextmanager
+    def open(cls, published: Path | str, *, publish: bool = True, wait: bool = False):
+        """Lock, open the private writer file (created from the published copy if needed), migrate.
+
+        On a clean exit the writer file is published to `published`; on an error it is still
+        published when `publish` so that what was committed becomes visible.
+        """
+        published = Path(published)
+        published.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path(published), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            raise WarehouseBusy(f"{published}: another newswatch run is writing this warehouse") from None
+        wh = None
+        try:
+            wpath = writer_path(published)
+            if not wpath.exists() and published.exists():
+                shutil.copyfile(published, wpath)  # adopt an existing warehouse
+            try:
+                con = duckdb.connect(str(wpath))
+            except duckdb.Error as e:
+                raise WarehouseError(f"{wpath}: cannot open the warehouse: {e}") from None
+            con.execute("SET TimeZone = 'UTC'")
+            wh = cls(published, con, fd)
+            wh.migrate()
+            yield wh
+        finally:
+            if wh is not None:
+                try:
+                    if publish:
+                        wh.publish()
+                finally:
+                    wh.close()
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def migrate(self) -> list[str]:
+        con = self.con
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+        applied = []
+        for version, sql in MIGRATIONS:
+            if version in done:
+                continue
+            con.execute("BEGIN")
+            try:
+                con.execute(sql)
+                con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, now_utc()])
+                con.execute("COMMIT")
+            except duckdb.Error as e:
+                con.execute("ROLLBACK")
+                raise WarehouseError(f"migration {version} failed: {e}") from None
+            applied.append(version)
+        return applied
+
+    def publish(self) -> None:
+        """Copy the writer file to the configured path atomically (readers never see a partial file)."""
+        if self.con is None:
+            return
+        self.con.execute("CHECKPOINT")
+        self.con.close()
+        self.con = None
+        tmp = self.published.with_name(f".{self.published.name}.{os.getpid()}.tmp")
+        shutil.copyfile(writer_path(self.published), tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, self.published)
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    @contextmanager
+    def transaction(self):
+        self.con.execute("BEGIN")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def _register(self, name: str, table: pa.Table):
+        self.con.register(name, table)
+        return name
+
+    # ---- runs -----------------------------------------------------------------------------------
+
+    def start_run(self) -> int:
+        run_id = self.con.execute("SELECT nextval('run_id_seq')").fetchone()[0]
+        self.con.execute(
+            "INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')", [run_id, now_utc()]
+        )
+        return run_id
+
+    def finish_run(self, run_id: int, status: str, counts: dict[str, int | bool | str | None]) -> None:
+        cols = [c for c in counts if c.isidentifier()]
+        sets = ", ".join(f"{c} = ?" for c in cols)
+        self.con.execute(
+            f"UPDATE runs SET status = ?, finished_at = ?{', ' if sets else ''}{sets} WHERE run_id = ?",
+            [status, now_utc(), *[counts[c] for c in cols], run_id],
+        )
+
+    # ---- feeds ----------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str, bool]]) -> None:
+        """Make the feeds table match the config: new feeds added, URLs updated.
+
+        A feed disabled by the config is disabled here; re-enabling it in the config (after a 410)
+        clears the disabled state only when its URL changed or `enable_feed` is called.
+        """
+        rows = [{"name": n, "url": u, "enabled": e} for n, u, e in feeds]
+        if not rows:
+            return
+        t = pa.Table.from_pylist(rows)
+        self.con.register("cfg_feeds", t)
+        self.con.execute(
+            """
+            INSERT INTO feeds (name, url, enabled)
+            SELECT name, url, enabled FROM cfg_feeds
+            ON CONFLICT (name) DO UPDATE SET
+                enabled = CASE WHEN excluded.url <> feeds.url THEN excluded.enabled
+                               WHEN NOT excluded.enabled THEN FALSE
+                               WHEN feeds.disabled_reason IS NULL THEN TRUE
+                               ELSE feeds.enabled END,
+                disabled_reason = CASE WHEN excluded.url <> feeds.url THEN NULL
+                                       WHEN NOT excluded.enabled THEN 'disabled in config'
+                                       WHEN feeds.disabled_reason = 'disabled in config' THEN NULL
+                                       ELSE feeds.disabled_reason END,
+                error_streak = CASE WHEN excluded.url <> feeds.url THEN 0 ELSE feeds.error_streak END,
+                next_poll_at = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.next_poll_at END,
+                etag = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.etag END,
+                last_modified = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.last_modified END,
+                url = excluded.url
+            """
+        )
+        self.con.unregister("cfg_feeds")
+
+    def enable_feed(self, name: str) -> bool:
+        n = self.con.execute(
+            "UPDATE feeds SET enabled = TRUE, disabled_reason = NULL, error_streak = 0, next_poll_at = NULL "
+            "WHERE name = ? RETURNING name",
+            [name],
+        ).fetchall()
+        return bool(n)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.con.execute(
+            "SELECT name, url, enabled, etag, last_modified, error_streak, next_poll_at, alerted_streak "
+            "FROM feeds"
+        ).fetchall()
+        return {r[0]: FeedState(*r) for r in rows}
+
+    def record_polls(self, rows: Sequence[dict]) -> None:
+        """Write the outcome of one run's polls (set-based)."""
+        if not rows:
+            return
+        self._register("polls", _arrow(rows, FEED_POLL_SCHEMA))
+        self.con.execute(
+            """
+            UPDATE feeds SET
+                last_outcome = p.outcome,
+                last_status = p.status,
+                last_polled_at = p.polled_at,
+                etag = CASE WHEN p.outcome = 'ok' THEN p.etag ELSE feeds.etag END,
+                last_modified = CASE WHEN p.outcome = 'ok' THEN p.last_modified ELSE feeds.last_modified END,
+                last_success_at = CASE WHEN p.outcome IN ('ok', 'not_modified') THEN p.polled_at ELSE feeds.last_success_at END,
+                -- an outage (every feed failing without an answer) is not the feeds' fault
+                error_streak = CASE WHEN p.outcome = 'failed' THEN feeds.error_streak + 1
+                                    WHEN p.outcome = 'outage' THEN feeds.error_streak ELSE 0 END,
+                alerted_streak = CASE WHEN p.outcome IN ('failed', 'outage') THEN feeds.alerted_streak ELSE 0 END,
+                last_error = CASE WHEN p.outcome IN ('failed', 'outage') THEN p.error ELSE NULL END,
+                items_seen = feeds.items_seen + p.items,
+                next_poll_at = p.next_poll_at,
+                enabled = CASE WHEN p.disable THEN FALSE ELSE feeds.enabled END,
+                disabled_reason = CASE WHEN p.disable THEN p.error ELSE feeds.disabled_reason END
+            FROM polls p WHERE feeds.name = p.name
+            """
+        )
+        self.con.unregister("polls")
+
+    def mark_feeds_alerted(self, names: Sequence[str]) -> None:
+        if names:
+            self.con.execute(
+                "UPDATE feeds SET alerted_streak = error_streak WHERE list_contains(?, name)", [list(names)]
+            )
+
+    # ---- the ledger -----------------------------------------------------------------------------
+
+    def ledger_lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, bool, int]]:
+        """(feed, entry_key) -> (outcome, retry, attempts) for the keys already in the ledger."""
+        if not keys:
+            return {}
+        t = pa.table({"feed": [k[0] for k in keys], "entry_key": [k[1] for k in keys]})
+        self._register("lookup_keys", t)
+        rows = self.con.execute(
+            "SELECT e.feed, e.entry_key, e.outcome, e.retry, e.attempts FROM entries e "
+            "JOIN lookup_keys k USING (feed, entry_key)"
+        ).fetchall()
+        self.con.unregister("lookup_keys")
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+
+    def write_ledger(self, rows: Sequence[LedgerRow], run_id: int, seen_at: datetime) -> None:
+        # De-duplicate inside the batch: DuckDB silently drops later duplicates of one INSERT.
+        unique: dict[tuple[str, str], LedgerRow] = {}
+        for r in rows:
+            unique[(r.feed, r.entry_key)] = r
+        if not unique:
+            return
+        data = [
+            {
+                "feed": r.feed,
+                "entry_key": r.entry_key,
+                "url": r.url,
+                "guid": r.guid,
+                "title": r.title,
+                "outcome": r.outcome,
+                "reason": r.reason,
+                "article_id": r.article_id,
+                "retry": r.retry,
+                "seen_at": seen_at,
+                "run_id": run_id,
+            }
+            for r in unique.values()
+        ]
+        self._register("ledger_rows", _arrow(data, ENTRY_SCHEMA))
+        self.con.execute(
+            """
+            INSERT INTO entries (feed, entry_key, url, guid, title, outcome, reason, article_id,
+                                 attempts, retry, first_seen, last_seen, run_id)
+            SELECT feed, entry_key, url, guid, title, outcome, reason, article_id, 1, retry,
+                   seen_at, seen_at, run_id FROM ledger_rows
+            ON CONFLICT (feed, entry_key) DO UPDATE SET
+                outcome = excluded.outcome, reason = excluded.reason, article_id = excluded.article_id,
+                retry = excluded.retry, attempts = entries.attempts + 1, last_seen = excluded.last_seen,
+                run_id = excluded.run_id
+            """
+        )
+        self.con.unregister("ledger_rows")
+
+    # ---- copy detection lookups (set-based, for a whole batch) --------------------------------
+
+    def articles_by_url(self, urls: Sequence[str]) -> dict[str, int]:
+        if not urls:
+            return {}
+        self._register("q_urls", pa.table({"url": list(set(urls))}))
+        rows = self.con.execute("SELECT a.url, a.article_id FROM articles a JOIN q_urls USING (url)").fetchall()
+        self.con.unregister("q_urls")
+        return dict(rows)
+
+    def articles_by_text_hash(self, hashes: Sequence[str]) -> dict[str, int]:
+        if not hashes:
+            return {}
+        self._register("q_hashes", pa.table({"text_hash": list(set(hashes))}))
+        rows = self.con.execute(
+            "SELECT a.text_hash, min(a.article_id) FROM articles a JOIN q_hashes USING (text_hash) GROUP BY 1"
+        ).fetchall()
+        self.con.unregister("q_hashes")
+        return dict(rows)
+
+    def band_candidates(self, batch: Sequence[tuple[int, Sequence[int]]], limit: int = 20) -> dict[int, list[int]]:
+        """item -> stored article_ids sharing at least one band key, most shared keys first."""
+        items, keys = [], []
+        for item, bands in batch:
+            items.extend([item] * len(bands))
+            keys.extend(bands)
+        if not keys:
+            return {}
+        self._register("q_bands", pa.table({"item": pa.array(items, pa.int64()), "band_key": pa.array(keys, pa.int64())}))
+        rows = self.con.execute(
+            """
+            SELECT item, article_id FROM (
+                SELECT q.item, b.article_id, count(*) AS shared,
+                       row_number() OVER (PARTITION BY q.item ORDER BY count(*) DESC, b.article_id) AS rank
+                FROM q_bands q JOIN article_bands b USING (band_key)
+                GROUP BY q.item, b.article_id
+            ) WHERE rank <= ? ORDER BY item, rank
+            """,
+            [limit],
+        ).fetchall()
+        self.con.unregister("q_bands")
+        out: dict[int, list[int]] = {}
+        for item, aid in rows:
+            out.setdefault(item, []).append(aid)
+        return out
+
+    def article_texts(self, ids: Iterable[int]) -> dict[int, str]:
+        ids = list(set(ids))
+        if not ids:
+            return {}
+        self._register("q_ids", pa.table({"article_id": pa.array(ids, pa.int64())}))
+        rows = self.con.execute("SELECT a.article_id, a.text FROM articles a JOIN q_ids USING (article_id)").fetchall()
+        self.con.unregister("q_ids")
+        return dict(rows)
+
+    def seed_count(self) -> int:
+        return self.con.execute("SELECT count(*) FROM articles WHERE feed = 'seed'").fetchone()[0]
+
+    def article_count(self) -> int:
+        return self.con.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+    # ---- writing a judged batch -----------------------------------------------------------------
+
+    def reserve_article_ids(self, n: int) -> list[int]:
+        if n <= 0:
+            return []
+        return [r[0] for r in self.con.execute("SELECT nextval('article_id_seq') FROM range(?)", [n]).fetchall()]
+
+    def insert_articles(self, rows: Sequence[dict], bands: Sequence[tuple[int, int]]) -> None:
+        if rows:
+            self._register("new_articles", _arrow(rows, ARTICLE_SCHEMA))
+            self.con.execute("INSERT INTO articles SELECT * FROM new_articles")
+            self.con.unregister("new_articles")
+        if bands:
+            t = pa.table(
+                {
+                    "band_key": pa.array([b[0] for b in bands], pa.int64()),
+                    "article_id": pa.array([b[1] for b in bands], pa.int64()),
+                }
+            )
+            self._register("new_bands", t)
+            self.con.execute("INSERT INTO article_bands SELECT band_key, article_id FROM new_bands")
+            self.con.unregister("new_bands")
+
+    def insert_duplicates(self, rows: Sequence[dict]) -> None:
+        if rows:
+            self._register("new_dups", _arrow(rows, DUPLICATE_SCHEMA))
+            self.con.execute(
+                "INSERT INTO duplicates SELECT nextval('duplicate_id_seq'), url, feed, title, seen_at, "
+                "duplicate_of, method, similarity, run_id FROM new_dups"
+            )
+            self.con.unregister("new_dups")
+
+    def insert_mentions(self, rows: Sequence[dict]) -> None:
+        unique = {(r["article_id"], r["kind"], r["name"]): r for r in rows}
+        if unique:
+            self._register("new_mentions", _arrow(list(unique.values()), MENTION_SCHEMA))
+            self.con.execute(
+                "INSERT INTO mentions SELECT * FROM new_mentions ON CONFLICT DO NOTHING"
+            )
+            self.con.unregister("new_mentions")
+
+    def insert_alerts(self, rows: Sequence[dict]) -> int:
+        """Queue alerts in the outbox; an alert already queued for (rule, story, channel) is not queued again."""
+        unique = {(r["rule"], r["article_id"], r["channel"]): r for r in rows}
+        if not unique:
+            return 0
+        self._register("new_alerts", _arrow(list(unique.values()), ALERT_SCHEMA))
+        n = self.con.execute(
+            """
+            INSERT INTO alerts (alert_id, rule, article_id, channel, status, attempts, created_at, subject)
+            SELECT nextval('alert_id_seq'), n.rule, n.article_id, n.channel, 'pending', 0, n.created_at, n.subject
+            FROM new_alerts n
+            WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule = n.rule AND a.channel = n.channel
+                              AND a.article_id IS NOT DISTINCT FROM n.article_id
+                              AND (n.article_id IS NOT NULL OR a.subject = n.subject))
+            RETURNING alert_id
+            """
+        ).fetchall()
+        self.con.unregister("new_alerts")
+        return len(n)
+
+    # ---- the outbox -----------------------------------------------------------------------------
+
+    def pending_alerts(self, max_attempts: int = 20) -> list[dict]:
+        """Pending alerts with what their message needs: the story, its mentions, its copies."""
+        cur = self.con.execute(
+            """
+            SELECT al.alert_id, al.rule, al.channel, al.attempts, al.article_id, al.subject,
+                   a.title, a.url, a.feed, a.published_at,
+                   (SELECT count(*) FROM duplicates d WHERE d.duplicate_of = a.article_id) AS copies,
+                   (SELECT list(DISTINCT d.feed ORDER BY d.feed) FROM duplicates d
+                     WHERE d.duplicate_of = a.article_id) AS copy_feeds,
+                   (SELECT list({'kind': m.kind, 'name': m.name, 'alias': m.alias, 'count': m.count,
+                                 'snippet': m.snippet} ORDER BY m.kind, m.name)
+                      FROM mentions m WHERE m.article_id = a.article_id) AS mentions
+            FROM alerts al LEFT JOIN articles a ON a.article_id = al.article_id
+            WHERE al.status = 'pending' AND al.attempts < ?
+            ORDER BY al.channel, al.alert_id
+            """,
+            [max_attempts],
+        )
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def mark_alerts(self, results: Sequence[tuple[int, bool, str | None]]) -> None:
+        """(alert_id, delivered, error): delivered rows become sent; others stay pending with the error."""
+        if not results:
+            return
+        t = pa.table(
+            {
+                "alert_id": pa.array([r[0] for r in results], pa.int64()),
+                "ok": pa.array([r[1] for r in results], pa.bool_()),
+                "error": pa.array([r[2] for r in results], pa.string()),
+            }
+        )
+        self._register("delivery", t)
+        self.con.execute(
+            """
+            UPDATE alerts SET attempts = alerts.attempts + 1,
+                status = CASE WHEN d.ok THEN 'sent' ELSE 'pending' END,
+                sent_at = CASE WHEN d.ok THEN ? ELSE NULL END,
+                last_error = CASE WHEN d.ok THEN NULL ELSE d.error END
+            FROM delivery d WHERE alerts.alert_id = d.alert_id AND alerts.status = 'pending'
+            """,
+            [now_utc()],
+        )
+        self.con.unregister("delivery")
+
+    def alert_counts(self) -> dict[str, int]:
+        return dict(self.con.execute("SELECT status, count(*) FROM alerts GROUP BY status").fetchall())
