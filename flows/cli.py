@@ -20,10 +20,20 @@ class UsageError(Exception):
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, default=Path("newswatch.toml"), metavar="FILE",
-                   help="configuration file (default: ./newswatch.toml)")
-    p.add_argument("--db", type=Path, default=None, metavar="PATH",
-                   help="warehouse file; overrides [warehouse] path of the config")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=Path("newswatch.toml"),
+        metavar="FILE",
+        help="configuration file (default: ./newswatch.toml)",
+    )
+    p.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="warehouse file; overrides [warehouse] path of the config",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

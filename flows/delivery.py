@@ -12,6 +12,7 @@ from alerts.channels import ConsoleChannel, EmailChannel, SlackChannel
 from alerts.deliver import deliver
 from alerts.rules import Rule
 from alerts.watchlist import Actor, Watchlist, WatchlistMatcher
+
 from extractors.records import Alert, AlertStory, Mention
 from flows.pipeline import Matching, utcnow
 from flows.settings import EmailChannelConfig, Settings, SlackChannelConfig
@@ -34,8 +35,12 @@ def build_matching(s: Settings) -> Matching | None:
 def build_channel(name: str, cfg):
     if isinstance(cfg, EmailChannelConfig):
         return EmailChannel(
-            name=name, smtp_host=cfg.smtp_host, smtp_port=cfg.smtp_port, security=cfg.security,
-            sender=cfg.sender, recipients=tuple(cfg.recipients),
+            name=name,
+            smtp_host=cfg.smtp_host,
+            smtp_port=cfg.smtp_port,
+            security=cfg.security,
+            sender=cfg.sender,
+            recipients=tuple(cfg.recipients),
             username=os.environ.get(cfg.username_env) if cfg.username_env else None,
             password=os.environ.get(cfg.password_env) if cfg.password_env else None,
             timeout=cfg.timeout,
@@ -47,21 +52,40 @@ def build_channel(name: str, cfg):
 
 def _story(row: dict) -> AlertStory:
     if row["article_id"] is None:  # an operational alert: the subject says what happened
-        return AlertStory(article_id=0, title=row["subject"] or "newswatch", url="", feed="newswatch",
-                          published_at=None, mentions=())
-    mentions = tuple(
-        Mention(kind=m["kind"], name=m["name"], alias=m["alias"], count=m["count"], snippet=m["snippet"] or "",
-                *_span(m["snippet"] or "", m["alias"]))
-        for m in (row["mentions"] or [])
+        return AlertStory(
+            article_id=0,
+            title=row["subject"] or "newswatch",
+            url="",
+            feed="newswatch",
+            published_at=None,
+            mentions=(),
+        )
+    mentions = tuple(_mention(m) for m in (row["mentions"] or []))
+    return AlertStory(
+        article_id=row["article_id"],
+        title=row["title"] or "",
+        url=row["url"] or "",
+        feed=row["feed"] or "",
+        published_at=row["published_at"],
+        mentions=mentions,
+        copies=row["copies"] or 0,
+        copy_feeds=tuple(row["copy_feeds"] or ()),
     )
-    return AlertStory(article_id=row["article_id"], title=row["title"] or "", url=row["url"] or "",
-                      feed=row["feed"] or "", published_at=row["published_at"], mentions=mentions,
-                      copies=row["copies"] or 0, copy_feeds=tuple(row["copy_feeds"] or ()))
 
 
-def _span(snippet: str, alias: str) -> tuple[int, int]:
-    i = snippet.casefold().find(alias.casefold())
-    return (i, i + len(alias)) if i >= 0 else (0, 0)
+def _mention(m: dict) -> Mention:
+    snippet = m["snippet"] or ""
+    i = snippet.casefold().find(m["alias"].casefold())  # where to highlight the match
+    start, end = (i, i + len(m["alias"])) if i >= 0 else (0, 0)
+    return Mention(
+        kind=m["kind"],
+        name=m["name"],
+        alias=m["alias"],
+        count=m["count"],
+        snippet=snippet,
+        start=start,
+        end=end,
+    )
 
 
 def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
@@ -70,8 +94,13 @@ def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
     by_channel: dict[str, list[Alert]] = defaultdict(list)
     for r in rows:
         by_channel[r["channel"]].append(
-            Alert(alert_id=r["alert_id"], rule=r["rule"], channel=r["channel"], story=_story(r),
-                  attempts=r["attempts"])
+            Alert(
+                alert_id=r["alert_id"],
+                rule=r["rule"],
+                channel=r["channel"],
+                story=_story(r),
+                attempts=r["attempts"],
+            )
         )
     results, sent = [], 0
     for name, alerts in by_channel.items():
@@ -95,15 +124,25 @@ def raise_feed_alerts(wh: Warehouse, s: Settings, outage: bool) -> int:
     rows, alerted = [], []
     if outage:
         subject = f"network outage: every feed failed at {now:%Y-%m-%d %H:%M} UTC (feeds not marked broken)"
-        rows += [{"rule": "outage", "article_id": None, "channel": c, "created_at": now, "subject": subject}
-                 for c in channels]
+        rows += [
+            {"rule": "outage", "article_id": None, "channel": c, "created_at": now, "subject": subject}
+            for c in channels
+        ]
     n = s.health.failure_alert_after
     for st in wh.feed_states().values():
         if st.error_streak >= n and st.alerted_streak < n:
             last = wh.con.execute("SELECT last_error FROM feeds WHERE name = ?", [st.name]).fetchone()[0]
             subject = f"feed {st.name} has failed {st.error_streak} runs in a row: {last}"
-            rows += [{"rule": FEED_HEALTH_RULE, "article_id": None, "channel": c, "created_at": now,
-                      "subject": subject} for c in channels]
+            rows += [
+                {
+                    "rule": FEED_HEALTH_RULE,
+                    "article_id": None,
+                    "channel": c,
+                    "created_at": now,
+                    "subject": subject,
+                }
+                for c in channels
+            ]
             alerted.append(st.name)
     wh.mark_feeds_alerted(alerted)
     return wh.insert_alerts(rows)

@@ -13,16 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from extractors.parallel import ExtractorPool, extract_many
+from extractors.topic import DEFAULT_TERMS, TopicFilter
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extractors.errors import TransientError
-from extractors.http import FetchSettings, Fetcher, fetch_pages, poll_feed
-from extractors.parallel import ExtractorPool, extract_many
+from extractors.http import Fetcher, FetchSettings, fetch_pages, poll_feed
 from extractors.records import FeedPoll, Page
-from extractors.topic import DEFAULT_TERMS, TopicFilter
 from flows import pipeline as P
 from flows.delivery import build_matching, deliver_pending, raise_feed_alerts
+from flows.progress import Progress
 from flows.settings import Settings, load_settings, resolve_db_path
 from warehouse.store import Warehouse
 
@@ -41,24 +43,46 @@ def _only_transient(task, task_run, state) -> bool:
 def fetch_settings(s: Settings) -> FetchSettings:
     f = s.fetch
     return FetchSettings(
-        connect_timeout=f.connect_timeout, timeout=f.timeout, max_bytes=f.max_bytes, retries=f.retries,
-        backoff=f.backoff, max_retry_wait=f.max_retry_wait, user_agent=f.user_agent,
-        allow_private_hosts=f.allow_private_hosts, per_host=f.per_host, max_workers=f.max_workers,
+        connect_timeout=f.connect_timeout,
+        timeout=f.timeout,
+        max_bytes=f.max_bytes,
+        retries=f.retries,
+        backoff=f.backoff,
+        max_retry_wait=f.max_retry_wait,
+        user_agent=f.user_agent,
+        allow_private_hosts=f.allow_private_hosts,
+        per_host=f.per_host,
+        max_workers=f.max_workers,
     )
 
 
-@task(name="poll-feeds", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-      retry_condition_fn=_only_transient)
-def poll_shard(feeds: Sequence[tuple[str, str, str | None, str | None]], settings: FetchSettings) -> list[FeedPoll]:
+@task(
+    name="poll-feeds",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_only_transient,
+)
+def poll_shard(
+    feeds: Sequence[tuple[str, str, str | None, str | None]], settings: FetchSettings
+) -> list[FeedPoll]:
     """Poll a shard of feeds concurrently (conditional GET; retries per request inside)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with Fetcher(settings) as fetcher, ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex:
+    with (
+        Fetcher(settings) as fetcher,
+        ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex,
+    ):
         return list(ex.map(lambda f: poll_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
 
 
-@task(name="fetch-pages", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1,
-      retry_condition_fn=_only_transient)
+@task(
+    name="fetch-pages",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=1,
+    retry_condition_fn=_only_transient,
+)
 def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> list[Page]:
     with Fetcher(settings) as fetcher:
         return fetch_pages(urls, fetcher)
@@ -117,7 +141,9 @@ def extract_workers(s: Settings, on_dask: bool) -> int:
 
 
 @flow(name="ingest", log_prints=False, validate_parameters=False)
-def ingest(config_path: str, db_path: str | None = None, force: bool = False, on_dask: bool = False) -> RunResult:
+def ingest(
+    config_path: str, db_path: str | None = None, force: bool = False, on_dask: bool = False
+) -> RunResult:
     """Poll every due feed, fetch and extract what is new, judge copies, store, match and alert.
 
     Parameters are paths only: secrets are read from the environment inside the run, never passed.
@@ -143,11 +169,24 @@ def ingest(config_path: str, db_path: str | None = None, force: bool = False, on
 
         # 1. poll, in shards of feeds
         shards = _chunks([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
-        polls: list[FeedPoll] = [p for fut in [poll_shard.submit(sh, fs) for sh in shards] for p in fut.result()]
+        progress = Progress()
+        poll_futs = [poll_shard.submit(sh, fs) for sh in shards]
+        polls: list[FeedPoll] = []
+        for fut in poll_futs:
+            polls += fut.result()
+            progress.update("feeds polled", len(polls), len(due))
         counts.outage = P.is_outage(polls)
-        base = (s.schedule.interval_minutes or 15.0)
-        wh.record_polls(P.poll_rows(polls, states, now, outage=counts.outage, base_minutes=base,
-                                    max_minutes=s.health.backoff_max_minutes))
+        base = s.schedule.interval_minutes or 15.0
+        wh.record_polls(
+            P.poll_rows(
+                polls,
+                states,
+                now,
+                outage=counts.outage,
+                base_minutes=base,
+                max_minutes=s.health.backoff_max_minutes,
+            )
+        )
         counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
         counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
         counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
@@ -155,23 +194,35 @@ def ingest(config_path: str, db_path: str | None = None, force: bool = False, on
         # 2. what is new (ledger), 3. fetch and extract in overlapping batches
         entries = [e for p in polls for e in p.entries]
         intake = P.select_new(entries, wh)
-        counts.entries_new = len(intake.to_fetch) + len(intake.url_copies) + len(intake.same_run) + len(intake.no_link)
+        counts.entries_new = (
+            len(intake.to_fetch) + len(intake.url_copies) + len(intake.same_run) + len(intake.no_link)
+        )
         workers = extract_workers(s, on_dask)
         batches = _chunks([e.url for e in intake.to_fetch], s.runner.page_batch)
         fetch_futs = [fetch_batch.submit(b, fs) for b in batches]
         extract_futs = [extract_batch.submit(f, workers, s.extract.deadline_s) for f in fetch_futs]
-        pages = {p.url: p for f in fetch_futs for p in f.result()}
+        pages: dict[str, Page] = {}
         extracted: dict = {}
-        for f in extract_futs:
-            extracted.update(f.result())
+        total = len(intake.to_fetch)
+        for ff, ef in zip(fetch_futs, extract_futs, strict=True):
+            pages.update((p.url, p) for p in ff.result())
+            progress.update("pages fetched", len(pages), total)
+            extracted.update(ef.result())
+            progress.update("pages extracted", len(pages), total, force=True)
         counts.pages_fetched = sum(p.html is not None for p in pages.values())
 
         # 4. articles, 5. judge and store in one transaction
         articles, rejected = [], []
         for e in intake.to_fetch:
             page = pages.get(e.url)
-            built = P.build_article(e, page, extracted.get(e.url), topic=topic, min_words=s.extract.min_words,
-                                    min_feed_words=s.extract.min_feed_words)
+            built = P.build_article(
+                e,
+                page,
+                extracted.get(e.url),
+                topic=topic,
+                min_words=s.extract.min_words,
+                min_feed_words=s.extract.min_feed_words,
+            )
             (articles if isinstance(built, P.Article) else rejected).append(built)
         P.store_batch(wh, run_id, articles, rejected, intake, matching, counts)
 
@@ -184,14 +235,61 @@ def ingest(config_path: str, db_path: str | None = None, force: bool = False, on
         wh.finish_run(run_id, status, counts.as_dict())
         new_articles = wh.con.execute(
             "SELECT article_id, title, feed, url FROM articles WHERE run_id = ? AND feed <> 'seed' "
-            "ORDER BY article_id", [run_id]
+            "ORDER BY article_id",
+            [run_id],
         ).fetchall()
-    return RunResult(
+    result = RunResult(
         run_id=run_id,
         status=status,
         counts=counts.as_dict(),
-        polls=[{"feed": p.feed, "outcome": p.outcome, "status": p.status, "error": p.error,
-                "entries": len(p.entries)} for p in polls],
-        new_articles=[dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in new_articles],
+        polls=[
+            {
+                "feed": p.feed,
+                "outcome": p.outcome,
+                "status": p.status,
+                "error": p.error,
+                "entries": len(p.entries),
+            }
+            for p in polls
+        ],
+        new_articles=[
+            dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in new_articles
+        ],
         db_path=str(Path(db)),
     )
+    publish_artifacts(result)
+    return result
+
+
+def publish_artifacts(result: RunResult) -> None:
+    """A markdown summary and a table of the new articles, shown on the flow run in Prefect's UI."""
+    c = result.counts
+    failed = [p for p in result.polls if p["outcome"] == "failed"]
+    md = "\n".join(
+        [
+            f"# newswatch run {result.run_id}: {result.status.replace('_', ' ')}",
+            "",
+            "| | |",
+            "|---|---|",
+            f"| feeds polled | {c['feeds_polled']} of {c['feeds_due']} due |",
+            f"| feeds unchanged (304) | {c['feeds_unchanged']} |",
+            f"| feeds failed | {c['feeds_failed']} |",
+            f"| new articles | {c['articles_stored']} |",
+            f"| copies | {c['copies']} |",
+            f"| off-topic | {c['off_topic']} |",
+            f"| without link / fetch failed / empty | {c['no_link']} / {c['fetch_failed']} / {c['extract_empty']} |",
+            f"| alerts sent / pending | {c['alerts_sent']} / {c['alerts_pending']} |",
+            "",
+            *(f"- failed: **{p['feed']}** ({p['status'] or 'no answer'}): {p['error']}" for p in failed),
+        ]
+    )
+    try:
+        create_markdown_artifact(markdown=md, key="ingest-summary", description="newswatch run summary")
+        create_table_artifact(
+            table=[{"title": a["title"], "feed": a["feed"], "link": a["url"]} for a in result.new_articles]
+            or [{"title": "(no new articles)", "feed": "", "link": ""}],
+            key="new-articles",
+            description="articles stored by this run",
+        )
+    except Exception as e:  # an artifact is a convenience: never fail the run for it
+        get_run_logger().warning("could not publish artifacts: %s", e)

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from alerts.rules import Rule, fired_rules
 from alerts.watchlist import WatchlistMatcher
-from extractors.clean import clean_text
 from extractors.fingerprint import fingerprint, is_near_copy
-from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
 from extractors.seeds import load_seeds
 from extractors.topic import TopicFilter
+
+from extractors.clean import clean_text
+from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
 from warehouse.store import FeedState, LedgerRow, Warehouse
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "corpus" / "seed"
@@ -73,14 +74,13 @@ class RunCounts:
 
 def due_feeds(states: dict[str, FeedState], now: datetime, force: bool = False) -> list[FeedState]:
     return [
-        s
-        for s in states.values()
-        if s.enabled and (force or s.next_poll_at is None or s.next_poll_at <= now)
+        s for s in states.values() if s.enabled and (force or s.next_poll_at is None or s.next_poll_at <= now)
     ]
 
 
-def backoff_until(streak: int, now: datetime, retry_after: float | None, base_minutes: float,
-                  max_minutes: float) -> datetime | None:
+def backoff_until(
+    streak: int, now: datetime, retry_after: float | None, base_minutes: float, max_minutes: float
+) -> datetime | None:
     """When a failing feed may be polled again. The first two failures are retried on the next run
     (one bad run is common); after that the wait doubles, up to max_minutes. Retry-After wins if later."""
     wait = 0.0 if streak < 3 else min(max_minutes, base_minutes * 2 ** (streak - 3)) * 60
@@ -94,8 +94,15 @@ def is_outage(polls: Sequence[FeedPoll]) -> bool:
     return len(polls) >= 2 and all(p.outcome == "failed" and p.status is None for p in polls)
 
 
-def poll_rows(polls: Sequence[FeedPoll], states: dict[str, FeedState], now: datetime, *, outage: bool,
-              base_minutes: float, max_minutes: float) -> list[dict]:
+def poll_rows(
+    polls: Sequence[FeedPoll],
+    states: dict[str, FeedState],
+    now: datetime,
+    *,
+    outage: bool,
+    base_minutes: float,
+    max_minutes: float,
+) -> list[dict]:
     rows = []
     for p in polls:
         streak = states[p.feed].error_streak + 1 if p.outcome == "failed" else 0
@@ -110,7 +117,8 @@ def poll_rows(polls: Sequence[FeedPoll], states: dict[str, FeedState], now: date
                 "error": ("410 Gone: feed disabled until re-enabled" if gone else p.error),
                 "items": len(p.entries),
                 # an outage is nobody's fault: it does not back feeds off
-                "next_poll_at": None if outage or p.outcome != "failed"
+                "next_poll_at": None
+                if outage or p.outcome != "failed"
                 else backoff_until(streak, now, p.retry_after, base_minutes, max_minutes),
                 "disable": gone,
                 "polled_at": now,
@@ -138,11 +146,7 @@ def select_new(entries: Sequence[FeedEntry], wh: Warehouse) -> Intake:
     for e in entries:
         keyed.setdefault((e.feed, entry_key(e)), e)
     seen = wh.ledger_lookup(list(keyed))
-    fresh = [
-        e
-        for k, e in keyed.items()
-        if k not in seen or (seen[k][1] and seen[k][2] < MAX_FETCH_ATTEMPTS)
-    ]
+    fresh = [e for k, e in keyed.items() if k not in seen or (seen[k][1] and seen[k][2] < MAX_FETCH_ATTEMPTS)]
     intake = Intake()
     stored = wh.articles_by_url([e.url for e in fresh if e.url])
     first_by_url: dict[str, FeedEntry] = {}
@@ -170,8 +174,15 @@ class Rejected:
     retry: bool = False
 
 
-def build_article(entry: FeedEntry, page: Page | None, extracted: Extracted | str | None, *,
-                  topic: TopicFilter, min_words: int, min_feed_words: int) -> Article | Rejected:
+def build_article(
+    entry: FeedEntry,
+    page: Page | None,
+    extracted: Extracted | str | None,
+    *,
+    topic: TopicFilter,
+    min_words: int,
+    min_feed_words: int,
+) -> Article | Rejected:
     """Choose the article's text (page, else the feed's own), clean it, and keep it only on topic."""
     page_problem = None
     if page is None or page.html is None:
@@ -289,8 +300,17 @@ def article_row(a: Article, aid: int, run_id: int, now: datetime) -> dict:
     }
 
 
-def store_batch(wh: Warehouse, run_id: int, articles: Sequence[Article], rejected: Sequence[Rejected],
-                intake: Intake, matching: Matching | None, counts: RunCounts, *, alert: bool = True) -> None:
+def store_batch(
+    wh: Warehouse,
+    run_id: int,
+    articles: Sequence[Article],
+    rejected: Sequence[Rejected],
+    intake: Intake,
+    matching: Matching | None,
+    counts: RunCounts,
+    *,
+    alert: bool = True,
+) -> None:
     """Judge, then write articles, band keys, copies, the ledger, mentions and alerts in ONE transaction,
     so an alert exists if and only if its article does (the outbox)."""
     now = utcnow()
@@ -300,49 +320,108 @@ def store_batch(wh: Warehouse, run_id: int, articles: Sequence[Article], rejecte
         for a, v, aid in zip(articles, verdicts, ids, strict=True):
             if v.is_copy:
                 dups.append(_dup(a.url, a.feed, a.title, now, v.duplicate_of, v.method, v.similarity, run_id))
-                ledger.append(_ledger(a.feed, a.url, a.guid, a.title, "copy",
-                                      f"{v.method} copy of article {v.duplicate_of}", v.duplicate_of))
+                ledger.append(
+                    _ledger(
+                        a.feed,
+                        a.url,
+                        a.guid,
+                        a.title,
+                        "copy",
+                        f"{v.method} copy of article {v.duplicate_of}",
+                        v.duplicate_of,
+                    )
+                )
                 counts.copies += 1
                 continue
             art_rows.append(article_row(a, aid, run_id, now))
             bands.extend((k, aid) for k in a.fingerprint.band_keys)
-            ledger.append(_ledger(a.feed, a.url, a.guid, a.title, "stored", f"text from {a.text_source}", aid))
+            ledger.append(
+                _ledger(a.feed, a.url, a.guid, a.title, "stored", f"text from {a.text_source}", aid)
+            )
             counts.articles_stored += 1
             if matching is None:
                 continue
             found = matching.matcher.find(a.title, a.text)
             for m in found:
-                mention_rows.append({"article_id": aid, "kind": m.kind, "name": m.name, "alias": m.alias,
-                                     "count": m.count, "snippet": m.snippet})
+                mention_rows.append(
+                    {
+                        "article_id": aid,
+                        "kind": m.kind,
+                        "name": m.name,
+                        "alias": m.alias,
+                        "count": m.count,
+                        "snippet": m.snippet,
+                    }
+                )
             counts.mentions += len(found)
             if alert:
                 for rule, _ in fired_rules(matching.rules, found):
                     for channel in rule.channels:
-                        alert_rows.append({"rule": rule.name, "article_id": aid, "channel": channel,
-                                           "created_at": now, "subject": None})
+                        alert_rows.append(
+                            {
+                                "rule": rule.name,
+                                "article_id": aid,
+                                "channel": channel,
+                                "created_at": now,
+                                "subject": None,
+                            }
+                        )
         for e, aid in intake.url_copies:
             dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
             ledger.append(_ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid))
             counts.copies += 1
         first_ids = {a.url: aid for a, aid in zip(articles, ids, strict=True) if aid}
-        first_ids.update({a.url: v.duplicate_of for a, v in zip(articles, verdicts, strict=True) if v.is_copy})
+        first_ids.update(
+            {a.url: v.duplicate_of for a, v in zip(articles, verdicts, strict=True) if v.is_copy}
+        )
         for e, first in intake.same_run:
             aid = first_ids.get(first.url)
             if aid:
                 dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
-                ledger.append(_ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid))
+                ledger.append(
+                    _ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid)
+                )
                 counts.copies += 1
             else:  # the first entry with this URL was rejected: so is this one, for the same reason
                 r = next((r for r in rejected if r.entry.url == first.url), None)
-                ledger.append(_ledger(e.feed, e.url, e.guid, e.title, r.outcome if r else "extract_empty",
-                                      r.reason if r else "same URL as another entry", None))
+                ledger.append(
+                    _ledger(
+                        e.feed,
+                        e.url,
+                        e.guid,
+                        e.title,
+                        r.outcome if r else "extract_empty",
+                        r.reason if r else "same URL as another entry",
+                        None,
+                    )
+                )
         for e in intake.no_link:
-            ledger.append(_ledger(e.feed, entry_key(e), e.guid, e.title, "no_link",
-                                  "entry has no http(s) link", None, url=None))
+            ledger.append(
+                _ledger(
+                    e.feed,
+                    entry_key(e),
+                    e.guid,
+                    e.title,
+                    "no_link",
+                    "entry has no http(s) link",
+                    None,
+                    url=None,
+                )
+            )
             counts.no_link += 1
         for r in rejected:
-            ledger.append(_ledger(r.entry.feed, r.entry.url, r.entry.guid, r.entry.title, r.outcome, r.reason,
-                                  None, retry=r.retry))
+            ledger.append(
+                _ledger(
+                    r.entry.feed,
+                    r.entry.url,
+                    r.entry.guid,
+                    r.entry.title,
+                    r.outcome,
+                    r.reason,
+                    None,
+                    retry=r.retry,
+                )
+            )
             setattr(counts, r.outcome, getattr(counts, r.outcome) + 1)
         wh.insert_articles(art_rows, bands)
         wh.insert_duplicates(dups)
@@ -352,14 +431,32 @@ def store_batch(wh: Warehouse, run_id: int, articles: Sequence[Article], rejecte
 
 
 def _dup(url, feed, title, now, original, method, similarity, run_id) -> dict:
-    return {"url": url, "feed": feed, "title": title, "seen_at": now, "duplicate_of": original,
-            "method": method, "similarity": similarity, "run_id": run_id}
+    return {
+        "url": url,
+        "feed": feed,
+        "title": title,
+        "seen_at": now,
+        "duplicate_of": original,
+        "method": method,
+        "similarity": similarity,
+        "run_id": run_id,
+    }
 
 
-def _ledger(feed, key, guid, title, outcome, reason, article_id, *, url: str | None | bool = True,
-            retry: bool = False) -> LedgerRow:
-    return LedgerRow(feed=feed, entry_key=key, url=key if url is True else url, guid=guid, title=title,
-                     outcome=outcome, reason=reason, article_id=article_id, retry=retry)
+def _ledger(
+    feed, key, guid, title, outcome, reason, article_id, *, url: str | None | bool = True, retry: bool = False
+) -> LedgerRow:
+    return LedgerRow(
+        feed=feed,
+        entry_key=key,
+        url=key if url is True else url,
+        guid=guid,
+        title=title,
+        outcome=outcome,
+        reason=reason,
+        article_id=article_id,
+        retry=retry,
+    )
 
 
 # ---- the seed corpus ----------------------------------------------------------------------------
@@ -370,9 +467,17 @@ def seed_articles(folder: Path = SEED_DIR) -> list[Article]:
     for name, ex in load_seeds(folder):
         text = clean_text(ex.text)
         out.append(
-            Article(url=f"seed://{name}", feed="seed", title=ex.title or name, text=text,
-                    fingerprint=fingerprint(text), text_source="seed", published_at=ex.published_at,
-                    author=ex.author, lang=ex.lang or "en")
+            Article(
+                url=f"seed://{name}",
+                feed="seed",
+                title=ex.title or name,
+                text=text,
+                fingerprint=fingerprint(text),
+                text_source="seed",
+                published_at=ex.published_at,
+                author=ex.author,
+                lang=ex.lang or "en",
+            )
         )
     return out
 

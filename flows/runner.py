@@ -27,7 +27,9 @@ def ensure_not_busy(db: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         fcntl.flock(fd, fcntl.LOCK_UN)
     except BlockingIOError:
-        raise WarehouseBusy(f"{db}: another newswatch run is writing this warehouse; this run is skipped") from None
+        raise WarehouseBusy(
+            f"{db}: another newswatch run is writing this warehouse; this run is skipped"
+        ) from None
     finally:
         os.close(fd)
 
@@ -42,8 +44,12 @@ def task_runner(settings: Settings):
     if r.dask_address:
         return DaskTaskRunner(address=r.dask_address)
     return DaskTaskRunner(
-        cluster_kwargs={"n_workers": r.workers, "threads_per_worker": 1, "processes": True,
-                        "dashboard_address": None}
+        cluster_kwargs={
+            "n_workers": r.workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
     )
 
 

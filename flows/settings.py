@@ -192,7 +192,9 @@ class Settings(_Strict):
                 raise ValueError(f"{where}: expected at least one actor or keyword")
             for c in rule.channels:
                 if c not in self.channels:
-                    raise ValueError(f"{where}.channels: unknown channel {c!r}; known: {sorted(self.channels)}")
+                    raise ValueError(
+                        f"{where}.channels: unknown channel {c!r}; known: {sorted(self.channels)}"
+                    )
         for c in self.health.alert_channels:
             if c not in self.channels:
                 raise ValueError(f"health.alert_channels: unknown channel {c!r}")

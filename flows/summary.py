@@ -10,17 +10,21 @@ def print_run(result, out=None) -> None:
     c = result.counts
     w = out.write
     w(f"run {result.run_id}: {result.status.replace('_', ' ')}  (warehouse {result.db_path})\n")
-    w(f"  feeds    {c['feeds_due']} due: {c['feeds_polled'] - c['feeds_unchanged']} new content, "
-      f"{c['feeds_unchanged']} unchanged (304), {c['feeds_failed']} failed\n")
+    w(
+        f"  feeds    {c['feeds_due']} due: {c['feeds_polled'] - c['feeds_unchanged']} new content, "
+        f"{c['feeds_unchanged']} unchanged (304), {c['feeds_failed']} failed\n"
+    )
     if c.get("outage"):
         w("  OUTAGE   every feed failed without an answer: is the network down? (feeds not backed off)\n")
     for p in result.polls:
         if p["outcome"] == "failed":
             status = f"HTTP {p['status']}" if p["status"] else "no answer"
             w(f"    failed  {p['feed']}: {status}: {p['error']}\n")
-    w(f"  entries  {c['entries_new']} new: {c['articles_stored']} stored, {c['copies']} copies, "
-      f"{c['off_topic']} off-topic, {c['no_link']} without link, {c['fetch_failed']} fetch failed, "
-      f"{c['extract_empty']} empty\n")
+    w(
+        f"  entries  {c['entries_new']} new: {c['articles_stored']} stored, {c['copies']} copies, "
+        f"{c['off_topic']} off-topic, {c['no_link']} without link, {c['fetch_failed']} fetch failed, "
+        f"{c['extract_empty']} empty\n"
+    )
     w(f"  alerts   {c['alerts_created']} queued, {c['alerts_sent']} sent, {c['alerts_pending']} pending\n")
     for a in result.new_articles[:20]:
         w(f"    + [{a['article_id']}] {a['feed']}: {a['title']}\n")

@@ -84,8 +84,12 @@ def _cell(v, width: int = 60) -> str:
 
 def format_rows(columns: Sequence[str], rows: Sequence[tuple], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps([dict(zip(columns, map(_plain, r), strict=True)) for r in rows],
-                          ensure_ascii=False, indent=1) + "\n"
+        return (
+            json.dumps(
+                [dict(zip(columns, map(_plain, r), strict=True)) for r in rows], ensure_ascii=False, indent=1
+            )
+            + "\n"
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)

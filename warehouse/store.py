@@ -411,7 +411,9 @@ class Warehouse:
         if not urls:
             return {}
         self._register("q_urls", pa.table({"url": list(set(urls))}))
-        rows = self.con.execute("SELECT a.url, a.article_id FROM articles a JOIN q_urls USING (url)").fetchall()
+        rows = self.con.execute(
+            "SELECT a.url, a.article_id FROM articles a JOIN q_urls USING (url)"
+        ).fetchall()
         self.con.unregister("q_urls")
         return dict(rows)
 
@@ -425,7 +427,9 @@ class Warehouse:
         self.con.unregister("q_hashes")
         return dict(rows)
 
-    def band_candidates(self, batch: Sequence[tuple[int, Sequence[int]]], limit: int = 20) -> dict[int, list[int]]:
+    def band_candidates(
+        self, batch: Sequence[tuple[int, Sequence[int]]], limit: int = 20
+    ) -> dict[int, list[int]]:
         """item -> stored article_ids sharing at least one band key, most shared keys first."""
         items, keys = [], []
         for item, bands in batch:
@@ -433,7 +437,9 @@ class Warehouse:
             keys.extend(bands)
         if not keys:
             return {}
-        self._register("q_bands", pa.table({"item": pa.array(items, pa.int64()), "band_key": pa.array(keys, pa.int64())}))
+        self._register(
+            "q_bands", pa.table({"item": pa.array(items, pa.int64()), "band_key": pa.array(keys, pa.int64())})
+        )
         rows = self.con.execute(
             """
             SELECT item, article_id FROM (
@@ -456,7 +462,9 @@ class Warehouse:
         if not ids:
             return {}
         self._register("q_ids", pa.table({"article_id": pa.array(ids, pa.int64())}))
-        rows = self.con.execute("SELECT a.article_id, a.text FROM articles a JOIN q_ids USING (article_id)").fetchall()
+        rows = self.con.execute(
+            "SELECT a.article_id, a.text FROM articles a JOIN q_ids USING (article_id)"
+        ).fetchall()
         self.con.unregister("q_ids")
         return dict(rows)
 
@@ -471,7 +479,9 @@ class Warehouse:
     def reserve_article_ids(self, n: int) -> list[int]:
         if n <= 0:
             return []
-        return [r[0] for r in self.con.execute("SELECT nextval('article_id_seq') FROM range(?)", [n]).fetchall()]
+        return [
+            r[0] for r in self.con.execute("SELECT nextval('article_id_seq') FROM range(?)", [n]).fetchall()
+        ]
 
     def insert_articles(self, rows: Sequence[dict], bands: Sequence[tuple[int, int]]) -> None:
         if rows:
@@ -502,9 +512,7 @@ class Warehouse:
         unique = {(r["article_id"], r["kind"], r["name"]): r for r in rows}
         if unique:
             self._register("new_mentions", _arrow(list(unique.values()), MENTION_SCHEMA))
-            self.con.execute(
-                "INSERT INTO mentions SELECT * FROM new_mentions ON CONFLICT DO NOTHING"
-            )
+            self.con.execute("INSERT INTO mentions SELECT * FROM new_mentions ON CONFLICT DO NOTHING")
             self.con.unregister("new_mentions")
 
     def insert_alerts(self, rows: Sequence[dict]) -> int:
