@@ -40,7 +40,7 @@ class FetchConfig(_Strict):
     max_retry_wait: float = Field(30.0, ge=0)
     per_host: int = Field(2, ge=1, le=64)
     max_workers: int = Field(16, ge=1, le=512)
-    user_agent: str = "newswatch/0.1 (+https://github.com/newswatch)"
+    user_agent: str = "newswatch/0.1 (+https://example.org/newswatch)"
 
 
 class TopicConfig(_Strict):
