@@ -9,6 +9,7 @@ Dask task runner the poll/fetch/extract tasks run on Dask workers.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,9 +84,11 @@ def poll_shard(
     retry_delay_seconds=1,
     retry_condition_fn=_only_transient,
 )
-def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> list[Page]:
+def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> tuple[list[Page], float]:
+    """Fetch a batch of pages; returns them (in order) and the seconds it took."""
+    t = time.perf_counter()
     with Fetcher(settings) as fetcher:
-        return fetch_pages(urls, fetcher)
+        return fetch_pages(urls, fetcher), time.perf_counter() - t
 
 
 _POOL: ExtractorPool | None = None
@@ -108,14 +111,17 @@ def shutdown_pool() -> None:
 
 
 @task(name="extract-pages", cache_policy=NO_CACHE)
-def extract_batch(pages: Sequence[Page], workers: int, deadline: float) -> dict:
+def extract_batch(fetched: tuple[Sequence[Page], float], workers: int, deadline: float) -> tuple[dict, float]:
     """Extract the text of a batch of fetched pages. workers == 0: in this process (Dask workers)."""
-    items = [(p.url, p.html, p.final_url or p.url) for p in pages if p.html]
+    t = time.perf_counter()
+    items = [(p.url, p.html, p.final_url or p.url) for p in fetched[0] if p.html]
     if not items:
-        return {}
+        return {}, 0.0
     if workers == 0:
-        return extract_many(items, workers=0, deadline_s=deadline)
-    return _pool(workers, deadline).extract(items)
+        out = extract_many(items, workers=0, deadline_s=deadline)
+    else:
+        out = _pool(workers, deadline).extract(items)
+    return out, time.perf_counter() - t
 
 
 @dataclass
@@ -126,6 +132,7 @@ class RunResult:
     polls: list[dict]  # per feed: name, outcome, status, error, entries
     new_articles: list[dict]
     db_path: str
+    timings: dict  # seconds: wall time per phase, and summed task time for fetch / extract
 
 
 def _chunks(seq: Sequence, n: int) -> list[Sequence]:
@@ -155,11 +162,21 @@ def ingest(
     topic = TopicFilter(s.topic.terms or DEFAULT_TERMS, s.topic.min_hits)
     matching = build_matching(s)
     counts = P.RunCounts()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now_ = time.perf_counter()
+        timings[name] = timings.get(name, 0.0) + now_ - clock
+        clock = now_
+
     with Warehouse.open(db) as wh:
         run_id = wh.start_run()
         seeded = P.ensure_seeds(wh, run_id, matching)
         if seeded:
             log.info("stored %d seed documents", seeded)
+        lap("open_and_seed")
         wh.sync_feeds((f.name, f.url, f.enabled) for f in s.feeds)
         states = wh.feed_states()
         configured = {f.name for f in s.feeds}
@@ -190,6 +207,7 @@ def ingest(
         counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
         counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
         counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
+        lap("poll")
 
         # 2. what is new (ledger), 3. fetch and extract in overlapping batches
         entries = [e for p in polls for e in p.entries]
@@ -197,6 +215,7 @@ def ingest(
         counts.entries_new = (
             len(intake.to_fetch) + len(intake.url_copies) + len(intake.same_run) + len(intake.no_link)
         )
+        lap("ledger")
         workers = extract_workers(s, on_dask)
         batches = _chunks([e.url for e in intake.to_fetch], s.runner.page_batch)
         fetch_futs = [fetch_batch.submit(b, fs) for b in batches]
@@ -204,11 +223,18 @@ def ingest(
         pages: dict[str, Page] = {}
         extracted: dict = {}
         total = len(intake.to_fetch)
+        fetch_s = extract_s = 0.0
         for ff, ef in zip(fetch_futs, extract_futs, strict=True):
-            pages.update((p.url, p) for p in ff.result())
+            fetched, secs = ff.result()
+            fetch_s += secs
+            pages.update((p.url, p) for p in fetched)
             progress.update("pages fetched", len(pages), total)
-            extracted.update(ef.result())
+            done, secs = ef.result()
+            extract_s += secs
+            extracted.update(done)
             progress.update("pages extracted", len(pages), total, force=True)
+        timings["fetch_task_s"], timings["extract_task_s"] = fetch_s, extract_s
+        lap("fetch_extract")
         counts.pages_fetched = sum(p.html is not None for p in pages.values())
 
         # 4. articles, 5. judge and store in one transaction
@@ -224,12 +250,15 @@ def ingest(
                 min_feed_words=s.extract.min_feed_words,
             )
             (articles if isinstance(built, P.Article) else rejected).append(built)
-        P.store_batch(wh, run_id, articles, rejected, intake, matching, counts)
+        lap("build_articles")
+        P.store_batch(wh, run_id, articles, rejected, intake, matching, counts, timings=timings)
+        lap("store")
 
         # 6. operational alerts, then deliver the outbox (after the write: sent only when accepted)
         raise_feed_alerts(wh, s, counts.outage)
         sent, pending = deliver_pending(wh, s)
         counts.alerts_sent, counts.alerts_pending = sent, pending
+        lap("alerts")
 
         status = "no_feed_polled" if due and counts.feeds_polled == 0 else "completed"
         wh.finish_run(run_id, status, counts.as_dict())
@@ -238,6 +267,8 @@ def ingest(
             "ORDER BY article_id",
             [run_id],
         ).fetchall()
+        clock = time.perf_counter()
+    lap("publish")
     result = RunResult(
         run_id=run_id,
         status=status,
@@ -256,6 +287,7 @@ def ingest(
             dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in new_articles
         ],
         db_path=str(Path(db)),
+        timings={k: round(v, 4) for k, v in timings.items()},
     )
     publish_artifacts(result)
     return result

@@ -7,6 +7,7 @@ Warehouse (for set-based lookups and the single transaction that stores a judged
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -314,8 +315,12 @@ def store_batch(
     """Judge, then write articles, band keys, copies, the ledger, mentions and alerts in ONE transaction,
     so an alert exists if and only if its article does (the outbox)."""
     now = utcnow()
+    timings = timings if timings is not None else {}
+    match_s = 0.0
     with wh.transaction():
+        t0 = time.perf_counter()
         verdicts, ids = judge(articles, wh)
+        timings["judge"] = time.perf_counter() - t0
         art_rows, bands, dups, ledger, mention_rows, alert_rows = [], [], [], [], [], []
         for a, v, aid in zip(articles, verdicts, ids, strict=True):
             if v.is_copy:
@@ -341,7 +346,9 @@ def store_batch(
             counts.articles_stored += 1
             if matching is None:
                 continue
+            t1 = time.perf_counter()
             found = matching.matcher.find(a.title, a.text)
+            match_s += time.perf_counter() - t1
             for m in found:
                 mention_rows.append(
                     {
@@ -423,11 +430,14 @@ def store_batch(
                 )
             )
             setattr(counts, r.outcome, getattr(counts, r.outcome) + 1)
+        timings["match"] = match_s
+        t2 = time.perf_counter()
         wh.insert_articles(art_rows, bands)
         wh.insert_duplicates(dups)
         wh.write_ledger(ledger, run_id, now)
         wh.insert_mentions(mention_rows)
         counts.alerts_created += wh.insert_alerts(alert_rows)
+        timings["write"] = time.perf_counter() - t2
 
 
 def _dup(url, feed, title, now, original, method, similarity, run_id) -> dict:

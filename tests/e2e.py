@@ -1,0 +1,25 @@
+"""Helpers for end-to-end tests: a config for the demo site, and running the real ingest flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flows.demo import render_config
+
+
+def demo_config(tmp_path: Path, site, smtp_port: int = 1) -> Path:
+    """The bundled demo config pointed at a running replay site, with its warehouse in tmp_path."""
+    cfg = render_config(site.base_url, smtp_port, tmp_path / "demo.toml")
+    text = cfg.read_text(encoding="utf-8")
+    db = tmp_path / "newswatch.duckdb"
+    lines = [f'path = "{db}"' if line.startswith("path =") else line for line in text.splitlines()]
+    cfg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return cfg
+
+
+def ingest(config: Path, db: Path | None = None, force: bool = False):
+    """One real run of the `ingest` flow (the caller provides the Prefect harness)."""
+    from flows.runner import run_ingest
+    from flows.settings import load_settings
+
+    return run_ingest(load_settings(config), config, db, force=force)
