@@ -12,7 +12,6 @@ from alerts.channels import ConsoleChannel, EmailChannel, SlackChannel
 from alerts.deliver import deliver
 from alerts.rules import Rule
 from alerts.watchlist import Actor, Watchlist, WatchlistMatcher
-
 from extractors.records import Alert, AlertStory, Mention
 from flows.pipeline import Matching, utcnow
 from flows.settings import EmailChannelConfig, Settings, SlackChannelConfig

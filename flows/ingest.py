@@ -14,15 +14,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from extractors.parallel import ExtractorPool, extract_many
-from extractors.topic import DEFAULT_TERMS, TopicFilter
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extractors.errors import TransientError
 from extractors.http import Fetcher, FetchSettings, fetch_pages, poll_feed
+from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import FeedPoll, Page
+from extractors.topic import DEFAULT_TERMS, TopicFilter
 from flows import pipeline as P
 from flows.delivery import build_matching, deliver_pending, raise_feed_alerts
 from flows.progress import Progress

@@ -16,12 +16,11 @@ from pathlib import Path
 
 from alerts.rules import Rule, fired_rules
 from alerts.watchlist import WatchlistMatcher
+from extractors.clean import clean_text
 from extractors.fingerprint import fingerprint, is_near_copy
+from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
 from extractors.seeds import load_seeds
 from extractors.topic import TopicFilter
-
-from extractors.clean import clean_text
-from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
 from warehouse.store import FeedState, LedgerRow, Warehouse
 
 SEED_DIR = Path(__file__).resolve().parents[1] / "corpus" / "seed"
@@ -311,6 +310,7 @@ def store_batch(
     counts: RunCounts,
     *,
     alert: bool = True,
+    timings: dict[str, float] | None = None,
 ) -> None:
     """Judge, then write articles, band keys, copies, the ledger, mentions and alerts in ONE transaction,
     so an alert exists if and only if its article does (the outbox)."""
