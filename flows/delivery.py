@@ -8,10 +8,9 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from alerts.channels import ConsoleChannel, EmailChannel, SlackChannel
+from alerts.config import Actor, ConsoleChannel, EmailChannel, Rule, SlackChannel, Watchlist
 from alerts.deliver import deliver
-from alerts.rules import Rule
-from alerts.watchlist import Actor, Watchlist, WatchlistMatcher
+from alerts.watchlist import WatchlistMatcher
 from extractors.records import Alert, AlertStory, Mention
 from flows.pipeline import Matching, utcnow
 from flows.settings import EmailChannelConfig, Settings, SlackChannelConfig

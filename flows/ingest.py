@@ -179,9 +179,11 @@ def ingest(
         lap("open_and_seed")
         wh.sync_feeds((f.name, f.url, f.enabled) for f in s.feeds)
         states = wh.feed_states()
-        configured = {f.name for f in s.feeds}
+        order = {f.name: i for i, f in enumerate(s.feeds)}  # config order decides which copy is the original
         now = P.utcnow()
-        due = [st for st in P.due_feeds(states, now, force) if st.name in configured]
+        due = sorted(
+            (st for st in P.due_feeds(states, now, force) if st.name in order), key=lambda st: order[st.name]
+        )
         counts.feeds_due = len(due)
 
         # 1. poll, in shards of feeds

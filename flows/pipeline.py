@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from alerts.rules import Rule, fired_rules
+from alerts.config import Rule
+from alerts.rules import fired_rules
 from alerts.watchlist import WatchlistMatcher
 from extractors.clean import clean_text
 from extractors.fingerprint import fingerprint, is_near_copy

@@ -49,7 +49,9 @@ def test_ingest_completes_while_a_session_holds_the_file(tmp_path, demo_site, pr
     cfg = demo_config(tmp_path, demo_site)
     db = tmp_path / "newswatch.duckdb"
     ingest(cfg)
-    holder = subprocess.Popen([sys.executable, "-c", HOLD_SESSION, str(db), "8"], stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_SESSION, str(db), "8"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "1"  # the analyst's session is open on the file
         result = ingest(cfg, force=True)  # must not wait for the session to close
@@ -67,7 +69,9 @@ def test_queries_in_a_loop_during_an_ingest_never_fail(tmp_path, demo_site, pref
     cfg = demo_config(tmp_path, demo_site)
     db = tmp_path / "newswatch.duckdb"
     ingest(cfg)  # so the published file exists before the loop starts
-    loop = subprocess.Popen([sys.executable, "-c", QUERY_LOOP, str(db), "6"], stdout=subprocess.PIPE, text=True)
+    loop = subprocess.Popen(
+        [sys.executable, "-c", QUERY_LOOP, str(db), "6"], stdout=subprocess.PIPE, text=True
+    )
     time.sleep(0.5)
     for _ in range(2):
         assert ingest(cfg, force=True).status == "completed"
