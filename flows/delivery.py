@@ -129,8 +129,7 @@ def raise_feed_alerts(wh: Warehouse, s: Settings, outage: bool) -> int:
     n = s.health.failure_alert_after
     for st in wh.feed_states().values():
         if st.error_streak >= n and st.alerted_streak < n:
-            last = wh.con.execute("SELECT last_error FROM feeds WHERE name = ?", [st.name]).fetchone()[0]
-            subject = f"feed {st.name} has failed {st.error_streak} runs in a row: {last}"
+            subject = f"feed {st.name} has failed {st.error_streak} runs in a row: {st.last_error}"
             rows += [
                 {
                     "rule": FEED_HEALTH_RULE,

@@ -264,11 +264,7 @@ def ingest(
 
         status = "no_feed_polled" if due and counts.feeds_polled == 0 else "completed"
         wh.finish_run(run_id, status, counts.as_dict())
-        new_articles = wh.con.execute(
-            "SELECT article_id, title, feed, url FROM articles WHERE run_id = ? AND feed <> 'seed' "
-            "ORDER BY article_id",
-            [run_id],
-        ).fetchall()
+        new_articles = wh.run_articles(run_id)
         clock = time.perf_counter()
     lap("publish")
     result = RunResult(
@@ -285,9 +281,7 @@ def ingest(
             }
             for p in polls
         ],
-        new_articles=[
-            dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in new_articles
-        ],
+        new_articles=new_articles,
         db_path=str(Path(db)),
         timings={k: round(v, 4) for k, v in timings.items()},
     )

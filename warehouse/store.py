@@ -48,6 +48,7 @@ class FeedState:
     error_streak: int
     next_poll_at: datetime | None
     alerted_streak: int
+    last_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +255,7 @@ class Warehouse:
     # ---- runs -----------------------------------------------------------------------------------
 
     def start_run(self) -> int:
-        run_id = self.con.execute("SELECT nextval('run_id_seq')").fetchone()[0]
+        run_id = self.con.execute("SELECT nextval('run_id_seq')").fetchall()[0][0]
         self.con.execute(
             "INSERT INTO runs (run_id, started_at, status) VALUES (?, ?, 'running')", [run_id, now_utc()]
         )
@@ -313,8 +314,8 @@ class Warehouse:
 
     def feed_states(self) -> dict[str, FeedState]:
         rows = self.con.execute(
-            "SELECT name, url, enabled, etag, last_modified, error_streak, next_poll_at, alerted_streak "
-            "FROM feeds"
+            "SELECT name, url, enabled, etag, last_modified, error_streak, next_poll_at, alerted_streak, "
+            "last_error FROM feeds"
         ).fetchall()
         return {r[0]: FeedState(*r) for r in rows}
 
@@ -468,11 +469,20 @@ class Warehouse:
         self.con.unregister("q_ids")
         return dict(rows)
 
+    def run_articles(self, run_id: int) -> list[dict]:
+        """The articles a run stored (seeds excepted), for its summary."""
+        rows = self.con.execute(
+            "SELECT article_id, title, feed, url FROM articles WHERE run_id = ? AND feed <> 'seed' "
+            "ORDER BY article_id",
+            [run_id],
+        ).fetchall()
+        return [dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in rows]
+
     def seed_count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM articles WHERE feed = 'seed'").fetchone()[0]
+        return self.con.execute("SELECT count(*) FROM articles WHERE feed = 'seed'").fetchall()[0][0]
 
     def article_count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM articles").fetchone()[0]
+        return self.con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
 
     # ---- writing a judged batch -----------------------------------------------------------------
 
