@@ -18,7 +18,7 @@ from alerts.config import Rule
 from alerts.rules import fired_rules
 from alerts.watchlist import WatchlistMatcher
 from extractors.clean import clean_text
-from extractors.fingerprint import fingerprint, is_near_copy
+from extractors.fingerprint import fingerprint, near_copy_of_sets, shingle_set
 from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
 from extractors.seeds import load_seeds
 from extractors.topic import TopicFilter
@@ -243,18 +243,25 @@ def judge(articles: Sequence[Article], wh: Warehouse) -> tuple[list[Verdict], li
     ids: list[int] = []
     batch_hash: dict[str, int] = {}
     batch_bands: dict[int, list[int]] = {}  # band key -> indexes of new articles in this batch
-    batch_text: dict[int, str] = {}
+    sets: dict[int, object] = {}  # shingle sets of candidates, computed once and only when needed
+
+    def shingles_of(aid: int):
+        if aid not in sets:
+            sets[aid] = shingle_set(texts[aid])
+        return sets[aid]
+
     for i, a in enumerate(articles):
         fp = a.fingerprint
         original = by_hash.get(fp.text_hash) or batch_hash.get(fp.text_hash)
         verdict = Verdict(True, original, "exact", 1.0) if original else None
         if verdict is None:
             local = Counter(j for k in fp.band_keys for j in batch_bands.get(k, ()))
-            pool = [(aid, texts[aid]) for aid in candidates.get(i, ()) if aid in texts]
-            pool += [(ids[j], batch_text[ids[j]]) for j, _ in local.most_common(20)]
-            best = None
-            for aid, other in pool:
-                ok, score = is_near_copy(a.text, other)
+            pool = [aid for aid in candidates.get(i, ()) if aid in texts]
+            pool += [ids[j] for j, _ in local.most_common(20)]
+            best, mine = None, None
+            for aid in pool:
+                mine = shingle_set(a.text) if mine is None else mine
+                ok, score = near_copy_of_sets(mine, shingles_of(aid))
                 if ok and (best is None or score > best[1]):
                     best = (aid, score)
             if best:
@@ -267,7 +274,7 @@ def judge(articles: Sequence[Article], wh: Warehouse) -> tuple[list[Verdict], li
         verdicts.append(Verdict(False))
         ids.append(aid)
         batch_hash[fp.text_hash] = aid
-        batch_text[aid] = a.text
+        texts[aid] = a.text  # later articles of the batch may copy this one
         for k in fp.band_keys:
             batch_bands.setdefault(k, []).append(i)
     return verdicts, ids

@@ -1,0 +1,128 @@
+"""Page extraction (trafilatura behind extract_page) and the worker pool (extract_many)."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from extractors.extract import extract_page, extract_page_or_raise
+from extractors.parallel import ExtractorPool, extract_many
+from extractors.records import Extracted
+
+PARAGRAPHS = [
+    "The Missile Defense Agency said on Tuesday that a test of the ground-based interceptor "
+    "over the Pacific Ocean had destroyed its target, the first success after two failures.",
+    "Officials told reporters that the interceptor was launched from Vandenberg Air Force Base "
+    "in California and hit a mock warhead fired from the Kwajalein Atoll in the Marshall Islands.",
+    "The agency plans two more tests next year before it decides whether to buy additional "
+    "interceptors for the sites in Alaska and California, a spokesman said.",
+]
+
+ARTICLE_PAGE = f"""<!DOCTYPE html>
+<html lang="en-US">
+<head>
+  <meta charset="utf-8">
+  <title>Interceptor hits target in Pacific test | Defense Daily</title>
+  <meta property="og:title" content="Interceptor hits target in Pacific test">
+  <meta name="author" content="Jane Reporter">
+  <meta property="article:published_time" content="2024-05-14T09:30:00+00:00">
+</head>
+<body>
+  <header><nav><ul>
+    <li><a href="/">Home</a></li><li><a href="/world">World</a></li>
+    <li><a href="/subscribe">Subscribe to our newsletter today</a></li>
+  </ul></nav></header>
+  <main><article>
+    <h1>Interceptor hits target in Pacific test</h1>
+    <p class="byline">By Jane Reporter</p>
+    {"".join(f"<p>{p}</p>" for p in PARAGRAPHS)}
+    <div class="share">Share Tweet Email Print</div>
+  </article></main>
+  <aside><h3>Most read</h3><ul><li><a href="/a">Celebrity chef opens a new restaurant downtown</a></li></ul></aside>
+  <footer><p>Copyright 2024 Defense Daily. All rights reserved.</p>
+    <p><a href="/privacy">Privacy policy</a> | <a href="/terms">Terms of use</a></p></footer>
+</body></html>"""
+
+EMPTY_ARTICLE_PAGE = (
+    "<html><head><title>Nothing</title></head><body><nav><a href='/'>Home</a></nav></body></html>"
+)
+
+
+def test_article_page_gives_text_without_chrome_and_metadata():
+    got = extract_page(ARTICLE_PAGE, "https://defense.example/2024/05/interceptor-test")
+    assert got is not None
+    assert got.title == "Interceptor hits target in Pacific test"
+    assert got.author == "Jane Reporter"
+    assert got.published_at == datetime(2024, 5, 14, tzinfo=UTC)
+    assert got.lang == "en"
+    assert got.text.split("\n\n") == PARAGRAPHS  # paragraphs only: no title, byline, share bar
+    for chrome in ("Home", "Subscribe", "Celebrity chef", "Copyright", "Privacy", "Share Tweet"):
+        assert chrome not in got.text
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "   \n ",
+        "<html></html>",
+        EMPTY_ARTICLE_PAGE,
+        "just some words, not html",
+        "<<<>>><!-- <p> </div></div></div>",
+        "\x00\x01\x02\x03 binary \xff\xfe",
+        "<html><body>" + "<div>" * 5000 + "deep" + "</div>" * 5000 + "</body></html>",
+        "<?xml version='1.0'?><rss><channel><item>x</item></channel></rss>",
+    ],
+    ids=["empty", "blank", "bare-html", "no-article", "plain-text", "broken-tags", "binary", "deep", "xml"],
+)
+def test_junk_gives_none_and_never_raises(html):
+    assert extract_page(html, None) is None
+
+
+# Test-only page functions for the pool: module-level so the workers can import them by name.
+def slow_or_crashing_extract(html: str, url: str | None) -> Extracted | None:
+    """A page "SLOW" never finishes in time, "CRASH" kills its worker, "FAIL" raises."""
+    if html == "SLOW":
+        time.sleep(60)
+    if html == "CRASH":
+        os._exit(3)
+    if html == "FAIL":
+        raise ValueError("broken page")
+    return extract_page_or_raise(html, url)
+
+
+GOOD = ("good", ARTICLE_PAGE, "https://defense.example/a")
+EMPTY = ("empty", EMPTY_ARTICLE_PAGE, "https://defense.example/b")
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_extract_many_reports_each_page(workers):
+    results = extract_many([GOOD, EMPTY, ("blank", "", None)], workers=workers)
+    assert set(results) == {"good", "empty", "blank"}
+    assert isinstance(results["good"], Extracted)
+    assert results["good"].title == "Interceptor hits target in Pacific test"
+    assert results["empty"] == "empty"
+    assert results["blank"] == "empty"
+
+
+def test_pool_kills_a_page_past_its_deadline_and_goes_on():
+    pages = [("slow", "SLOW", None), GOOD, ("crash", "CRASH", None), ("fail", "FAIL", None), EMPTY]
+    with ExtractorPool(2, deadline_s=1.5, extract_fn=slow_or_crashing_extract) as pool:
+        results = pool.extract(pages)
+        assert results["slow"] == "timeout after 1.5s"
+        assert results["crash"] == "worker died (exit code 3)"
+        assert results["fail"] == "ValueError: broken page"
+        assert isinstance(results["good"], Extracted)
+        assert results["empty"] == "empty"
+        # the replaced workers serve the next batch of the same pool
+        again = pool.extract([GOOD, ("good2", ARTICLE_PAGE, None)])
+        assert all(isinstance(v, Extracted) for v in again.values())
+        assert set(again) == {"good", "good2"}
+
+
+def test_pool_rejects_zero_workers():
+    with pytest.raises(ValueError):
+        ExtractorPool(0)
