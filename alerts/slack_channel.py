@@ -1,0 +1,44 @@
+"""Post a rendered digest to a Slack incoming webhook with the official slack_sdk client."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from slack_sdk.webhook import WebhookClient
+
+from alerts.config import SlackChannel
+from alerts.errors import DeliveryError, redact
+
+# slack_sdk logs the full webhook URL (the secret) at debug and info level, and on retries;
+# give it a logger of its own that emits nothing. We report failures ourselves, without the URL.
+_SDK_LOGGER = logging.getLogger("alerts.slack_channel.sdk")
+_SDK_LOGGER.setLevel(logging.CRITICAL + 1)
+_SDK_LOGGER.propagate = False
+_SDK_LOGGER.addHandler(logging.NullHandler())
+
+
+def _secrets(url: str) -> list[str]:
+    path = urlsplit(url).path
+    return [url, path] if len(path) > 1 else [url]
+
+
+def send_slack(channel: SlackChannel, text: str, blocks: list[dict]) -> None:
+    """Post one message. Success is HTTP 200 with body "ok"; anything else raises DeliveryError
+    (transient for 429, 5xx and network errors), whose message never holds the webhook URL."""
+    where = f"Slack webhook of channel {channel.name!r}"
+    # No retries inside the client: a retried post whose first attempt did arrive would show twice;
+    # the outbox retries transient failures on a later run.
+    client = WebhookClient(
+        channel.webhook_url, timeout=int(channel.timeout), logger=_SDK_LOGGER, retry_handlers=[]
+    )
+    try:
+        response = client.send(text=text, blocks=blocks)
+    except Exception as error:  # urllib and slack_sdk errors: network down, bad URL, timeout
+        reason = redact(f"{type(error).__name__}: {error}", _secrets(channel.webhook_url))
+        raise DeliveryError(f"{where}: {reason}", transient=isinstance(error, OSError)) from None
+    if response.status_code == 200 and response.body == "ok":
+        return
+    body = redact(" ".join(str(response.body).split())[:200], _secrets(channel.webhook_url))
+    transient = response.status_code == 429 or response.status_code >= 500
+    raise DeliveryError(f"{where}: HTTP {response.status_code}: {body!r}", transient=transient)
