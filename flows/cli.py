@@ -189,9 +189,14 @@ def cmd_report(args) -> int:
 
 def cmd_export(args) -> int:
     from warehouse.export import export_tables
+    from warehouse.readonly import QueryRefused
 
     db = _db_for_reading(args)
-    written = export_tables(db, args.out, args.format)
+    try:
+        written = export_tables(db, args.out, args.format)
+    except QueryRefused as e:
+        print(f"newswatch export: {e}", file=sys.stderr)
+        return EXIT_FAILED
     for path in written:
         print(path)
     return EXIT_OK

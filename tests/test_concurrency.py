@@ -13,6 +13,7 @@ import pytest
 from tests.e2e import demo_config, ingest
 
 pytestmark = pytest.mark.slow
+DEAD_HOOK = "http://127.0.0.1:9/hook"  # nothing listens on the discard port
 
 HOLD_SESSION = textwrap.dedent(
     """
@@ -45,7 +46,8 @@ QUERY_LOOP = textwrap.dedent(
 )
 
 
-def test_ingest_completes_while_a_session_holds_the_file(tmp_path, demo_site, prefect_harness):
+def test_ingest_completes_while_a_session_holds_the_file(tmp_path, demo_site, prefect_harness, monkeypatch):
+    monkeypatch.setenv("NEWSWATCH_DEMO_SLACK_WEBHOOK", DEAD_HOOK)  # alerts stay pending; irrelevant here
     cfg = demo_config(tmp_path, demo_site)
     db = tmp_path / "newswatch.duckdb"
     ingest(cfg)
@@ -65,7 +67,8 @@ def test_ingest_completes_while_a_session_holds_the_file(tmp_path, demo_site, pr
         holder.kill()
 
 
-def test_queries_in_a_loop_during_an_ingest_never_fail(tmp_path, demo_site, prefect_harness):
+def test_queries_in_a_loop_during_an_ingest_never_fail(tmp_path, demo_site, prefect_harness, monkeypatch):
+    monkeypatch.setenv("NEWSWATCH_DEMO_SLACK_WEBHOOK", DEAD_HOOK)
     cfg = demo_config(tmp_path, demo_site)
     db = tmp_path / "newswatch.duckdb"
     ingest(cfg)  # so the published file exists before the loop starts
