@@ -26,6 +26,11 @@ from warehouse.errors import WarehouseBusy, WarehouseError
 from warehouse.migrations import MIGRATIONS
 
 
+# An alert still undelivered after this many runs is marked failed (with its last error) and no
+# longer retried; transient outages of a few hours at a 15-minute schedule stay well inside it.
+MAX_DELIVERY_ATTEMPTS = 10
+
+
 def writer_path(published: Path) -> Path:
     return published.with_name(published.name + ".writer")
 
@@ -547,7 +552,7 @@ class Warehouse:
 
     # ---- the outbox -----------------------------------------------------------------------------
 
-    def pending_alerts(self, max_attempts: int = 20) -> list[dict]:
+    def pending_alerts(self, max_attempts: int = MAX_DELIVERY_ATTEMPTS) -> list[dict]:
         """Pending alerts with what their message needs: the story, its mentions, its copies."""
         cur = self.con.execute(
             """
@@ -583,12 +588,13 @@ class Warehouse:
         self.con.execute(
             """
             UPDATE alerts SET attempts = alerts.attempts + 1,
-                status = CASE WHEN d.ok THEN 'sent' ELSE 'pending' END,
+                status = CASE WHEN d.ok THEN 'sent'
+                              WHEN alerts.attempts + 1 >= ? THEN 'failed' ELSE 'pending' END,
                 sent_at = CASE WHEN d.ok THEN ? ELSE NULL END,
                 last_error = CASE WHEN d.ok THEN NULL ELSE d.error END
             FROM delivery d WHERE alerts.alert_id = d.alert_id AND alerts.status = 'pending'
             """,
-            [now_utc()],
+            [MAX_DELIVERY_ATTEMPTS, now_utc()],
         )
         self.con.unregister("delivery")
 
