@@ -14,12 +14,17 @@ def print_run(result, out=None) -> None:
         f"  feeds    {c['feeds_due']} due: {c['feeds_polled'] - c['feeds_unchanged']} new content, "
         f"{c['feeds_unchanged']} unchanged (304), {c['feeds_failed']} failed\n"
     )
+    failed = [p for p in result.polls if p["outcome"] == "failed"]
     if c.get("outage"):
-        w("  OUTAGE   every feed failed without an answer: is the network down? (feeds not backed off)\n")
-    for p in result.polls:
-        if p["outcome"] == "failed":
-            status = f"HTTP {p['status']}" if p["status"] else "no answer"
-            w(f"    failed  {p['feed']}: {status}: {p['error']}\n")
+        w(
+            f"  OUTAGE   all {len(failed)} feeds failed without an answer: is the network down? "
+            "(feeds are not marked broken for it)\n"
+        )
+        w(f"    first error: {failed[0]['error']}\n")
+        failed = []
+    for p in failed:
+        status = f"HTTP {p['status']}" if p["status"] else "no answer"
+        w(f"    failed  {p['feed']}: {status}: {p['error']}\n")
     w(
         f"  entries  {c['entries_new']} new: {c['articles_stored']} stored, {c['copies']} copies, "
         f"{c['off_topic']} off-topic, {c['no_link']} without link, {c['fetch_failed']} fetch failed, "
