@@ -5,15 +5,15 @@ Secrets are resolved from the environment here, at delivery time, and never stor
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 
-from alerts.config import Actor, ConsoleChannel, EmailChannel, Rule, SlackChannel, Watchlist
+from alerts.config import Actor, Rule, Watchlist
 from alerts.deliver import deliver
 from alerts.watchlist import WatchlistMatcher
 from extractors.records import Alert, AlertStory, Mention
+from flows.channels import build_channel
 from flows.pipeline import Matching, utcnow
-from flows.settings import EmailChannelConfig, Settings, SlackChannelConfig
+from flows.settings import Settings
 from warehouse.store import Warehouse
 
 FEED_HEALTH_RULE = "feed-health"
@@ -28,24 +28,6 @@ def build_matching(s: Settings) -> Matching | None:
     )
     rules = tuple(Rule(r.name, tuple(r.actors), tuple(r.keywords), tuple(r.channels)) for r in s.rules)
     return Matching(WatchlistMatcher(watchlist), rules)
-
-
-def build_channel(name: str, cfg):
-    if isinstance(cfg, EmailChannelConfig):
-        return EmailChannel(
-            name=name,
-            smtp_host=cfg.smtp_host,
-            smtp_port=cfg.smtp_port,
-            security=cfg.security,
-            sender=cfg.sender,
-            recipients=tuple(cfg.recipients),
-            username=os.environ.get(cfg.username_env) if cfg.username_env else None,
-            password=os.environ.get(cfg.password_env) if cfg.password_env else None,
-            timeout=cfg.timeout,
-        )
-    if isinstance(cfg, SlackChannelConfig):
-        return SlackChannel(name=name, webhook_url=os.environ.get(cfg.webhook_url_env, ""))
-    return ConsoleChannel(name=name)
 
 
 def _story(row: dict) -> AlertStory:

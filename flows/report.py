@@ -19,10 +19,10 @@ from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from alerts.config import EmailChannel
 from alerts.email_channel import send_email
 from alerts.errors import DeliveryError
 from flows import svg
+from flows.channels import build_channel
 from warehouse.report_queries import ReportData
 
 SINCE = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
@@ -99,7 +99,7 @@ def write_report(args) -> int:
             data, page, start=start, end=end, since=args.since, sender=channel.sender, to=channel.recipients
         )
         try:
-            send_email(email_channel(args.email, channel), message)
+            send_email(build_channel(args.email, channel), message)
         except DeliveryError as e:  # its message never holds the password
             print(f"newswatch report: email via channel {args.email!r} failed: {e}", file=sys.stderr)
             return EXIT_FAILED
@@ -509,18 +509,3 @@ def build_digest(
     msg.set_content(render_text(data, start=start, end=end, since=since))
     msg.add_alternative(page, subtype="html")
     return msg
-
-
-def email_channel(name: str, cfg) -> EmailChannel:
-    """The alerts package's EmailChannel for a configured email channel; secrets from the environment."""
-    return EmailChannel(
-        name=name,
-        smtp_host=cfg.smtp_host,
-        smtp_port=cfg.smtp_port,
-        security=cfg.security,
-        sender=cfg.sender,
-        recipients=tuple(cfg.recipients),
-        username=os.environ.get(cfg.username_env) if cfg.username_env else None,
-        password=os.environ.get(cfg.password_env) if cfg.password_env else None,
-        timeout=cfg.timeout,
-    )
