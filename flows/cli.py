@@ -120,7 +120,10 @@ def cmd_run(args) -> int:
     from flows.summary import print_run
 
     print_run(result)
-    return EXIT_FAILED if result.status == "no_feed_polled" else EXIT_OK
+    if result.status == "no_feed_polled":
+        print("newswatch run: no feed at all could be polled (see above)", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_sql(args) -> int:
@@ -161,7 +164,11 @@ def cmd_enable_feed(args) -> int:
     from flows.settings import resolve_db_path
     from warehouse.store import Warehouse
 
-    with Warehouse.open(resolve_db_path(settings, args.db)) as wh:
+    db = resolve_db_path(settings, args.db)
+    if not db.exists():  # opening would create an empty warehouse for a mistyped path
+        print(f"newswatch enable-feed: no warehouse at {db}: run `newswatch run` first", file=sys.stderr)
+        return EXIT_FAILED
+    with Warehouse.open(db) as wh:
         if not wh.enable_feed(args.name):
             raise UsageError(f"no feed named {args.name!r} in the warehouse")
     print(f"feed {args.name} enabled; it is polled on the next run")

@@ -95,14 +95,15 @@ def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
     return sent, len(rows) - sent
 
 
-def raise_feed_alerts(wh: Warehouse, s: Settings, outage: bool) -> int:
-    """One operational alert when a feed has failed N runs in a row (not one per run), and one per outage."""
+def raise_feed_alerts(wh: Warehouse, s: Settings, outage: bool, run_id: int | None = None) -> int:
+    """One operational alert when a feed has failed N runs in a row (not one per run), and one per
+    outage: when it starts, not again for every run while it lasts."""
     channels = s.health.alert_channels
     if not channels:
         return 0
     now = utcnow()
     rows, alerted = [], []
-    if outage:
+    if outage and not (run_id and wh.previous_run_was_outage(run_id)):
         subject = f"network outage: every feed failed at {now:%Y-%m-%d %H:%M} UTC (feeds not marked broken)"
         rows += [
             {"rule": "outage", "article_id": None, "channel": c, "created_at": now, "subject": subject}

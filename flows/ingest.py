@@ -257,7 +257,7 @@ def ingest(
         lap("store")
 
         # 6. operational alerts, then deliver the outbox (after the write: sent only when accepted)
-        raise_feed_alerts(wh, s, counts.outage)
+        raise_feed_alerts(wh, s, counts.outage, run_id)
         sent, pending = deliver_pending(wh, s)
         counts.alerts_sent, counts.alerts_pending = sent, pending
         lap("alerts")

@@ -84,7 +84,8 @@ def backoff_until(
 ) -> datetime | None:
     """When a failing feed may be polled again. The first two failures are retried on the next run
     (one bad run is common); after that the wait doubles, up to max_minutes. Retry-After wins if later."""
-    wait = 0.0 if streak < 3 else min(max_minutes, base_minutes * 2 ** (streak - 3)) * 60
+    # The exponent is bounded: a feed failing for ~1000 runs would overflow a float (and stop the run).
+    wait = 0.0 if streak < 3 else min(max_minutes, base_minutes * 2 ** min(streak - 3, 60)) * 60
     if retry_after:
         wait = max(wait, min(retry_after, max_minutes * 60))
     return now + timedelta(seconds=wait) if wait else None

@@ -23,11 +23,13 @@ class QueryRefused(Exception):
     """The query cannot run: it writes, it is malformed, or there is no warehouse yet."""
 
 
-def connect(db: Path) -> duckdb.DuckDBPyConnection:
+def connect(db: Path, *, file_access: bool = False) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the published warehouse. Without `file_access` the session cannot
+    read or write other files either (a COPY hidden in EXPLAIN ANALYZE, read_csv('/etc/...'))."""
     if not Path(db).exists():
         raise QueryRefused(f"no warehouse at {db}: run `newswatch run` (or `newswatch demo`) first")
     try:
-        con = duckdb.connect(str(db), read_only=True)
+        con = duckdb.connect(str(db), read_only=True, config={"enable_external_access": file_access})
     except duckdb.Error as e:
         raise QueryRefused(f"cannot open {db}: {e}") from None
     con.execute("SET TimeZone = 'UTC'")

@@ -25,7 +25,6 @@ import pyarrow as pa
 from warehouse.errors import WarehouseBusy, WarehouseError
 from warehouse.migrations import MIGRATIONS
 
-
 # An alert still undelivered after this many runs is marked failed (with its last error) and no
 # longer retried; transient outages of a few hours at a 15-minute schedule stay well inside it.
 MAX_DELIVERY_ATTEMPTS = 10
@@ -274,6 +273,13 @@ class Warehouse:
             [status, now_utc(), *[counts[c] for c in cols], run_id],
         )
 
+    def previous_run_was_outage(self, run_id: int) -> bool:
+        rows = self.con.execute(
+            "SELECT outage FROM runs WHERE run_id < ? AND status <> 'running' ORDER BY run_id DESC LIMIT 1",
+            [run_id],
+        ).fetchall()
+        return bool(rows and rows[0][0])
+
     # ---- feeds ----------------------------------------------------------------------------------
 
     def sync_feeds(self, feeds: Iterable[tuple[str, str, bool]]) -> None:
@@ -301,6 +307,7 @@ class Warehouse:
                                        WHEN feeds.disabled_reason = 'disabled in config' THEN NULL
                                        ELSE feeds.disabled_reason END,
                 error_streak = CASE WHEN excluded.url <> feeds.url THEN 0 ELSE feeds.error_streak END,
+                alerted_streak = CASE WHEN excluded.url <> feeds.url THEN 0 ELSE feeds.alerted_streak END,
                 next_poll_at = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.next_poll_at END,
                 etag = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.etag END,
                 last_modified = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.last_modified END,
@@ -311,8 +318,9 @@ class Warehouse:
 
     def enable_feed(self, name: str) -> bool:
         n = self.con.execute(
-            "UPDATE feeds SET enabled = TRUE, disabled_reason = NULL, error_streak = 0, next_poll_at = NULL "
-            "WHERE name = ? RETURNING name",
+            # a fresh start: alerted_streak too, or the feed's next failing streak would raise no alert
+            "UPDATE feeds SET enabled = TRUE, disabled_reason = NULL, error_streak = 0, alerted_streak = 0, "
+            "next_poll_at = NULL WHERE name = ? RETURNING name",
             [name],
         ).fetchall()
         return bool(n)
@@ -531,8 +539,16 @@ class Warehouse:
             self.con.unregister("new_mentions")
 
     def insert_alerts(self, rows: Sequence[dict]) -> int:
-        """Queue alerts in the outbox; an alert already queued for (rule, story, channel) is not queued again."""
-        unique = {(r["rule"], r["article_id"], r["channel"]): r for r in rows}
+        """Queue alerts in the outbox; an alert already queued for (rule, story, channel) is not queued again.
+
+        Operational alerts (no story) are told apart by their subject: two feeds failing in one run are
+        two alerts. One is not queued again only while an identical one is still pending: a feed that
+        fails again after it recovered is a new event, even when the subject reads the same.
+        """
+        unique = {
+            (r["rule"], r["article_id"], r["channel"], r["subject"] if r["article_id"] is None else None): r
+            for r in rows
+        }
         if not unique:
             return 0
         self._register("new_alerts", _arrow(list(unique.values()), ALERT_SCHEMA))
@@ -543,7 +559,8 @@ class Warehouse:
             FROM new_alerts n
             WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule = n.rule AND a.channel = n.channel
                               AND a.article_id IS NOT DISTINCT FROM n.article_id
-                              AND (n.article_id IS NOT NULL OR a.subject = n.subject))
+                              AND (n.article_id IS NOT NULL
+                                   OR (a.subject = n.subject AND a.status = 'pending')))
             RETURNING alert_id
             """
         ).fetchall()
