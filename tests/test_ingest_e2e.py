@@ -152,3 +152,24 @@ def test_alerts_are_delivered_once_as_one_digest_per_channel(two_runs):
         )
     ]
     assert stored_titles and all(t in body for t in stored_titles)
+
+
+def test_each_run_publishes_a_summary_and_a_table_of_new_articles(two_runs):
+    """Prefect artifacts on the flow runs, read back from the (test) Prefect API."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        summaries = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["ingest-summary"]))
+        )
+        tables = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["new-articles"]))
+        )
+    first_id = two_runs["first"].run_id
+    summary = next(a for a in summaries if f"newswatch run {first_id}:" in a.data)
+    assert "| new articles | 7 |" in summary.data and "failed: **broken**" in summary.data
+    titles = {
+        row["title"] for t in tables for row in (t.data if isinstance(t.data, list) else json.loads(t.data))
+    }
+    assert {a["title"] for a in two_runs["first"].new_articles} <= titles
