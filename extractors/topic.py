@@ -69,6 +69,15 @@ def term_pattern(term: str) -> re.Pattern[str]:
     return re.compile(rf"(?<!\w){body}{plural}(?!\w)", re.IGNORECASE)
 
 
+def _literal(term: str) -> str | None:
+    """The longest run of ASCII letters/digits every match of the term must contain (lowercased),
+    or None when the term is not plain ASCII (case folding beyond ASCII: always run the regex)."""
+    if not term.isascii():
+        return None
+    runs = re.findall(r"[a-z0-9]+", term.lower())
+    return max(runs, key=len) if runs else None
+
+
 class TopicFilter:
     """Matches an article's title and text against topic terms.
 
@@ -84,19 +93,26 @@ class TopicFilter:
             raise ValueError("a topic filter needs at least one term")
         self.terms: tuple[str, ...] = tuple(unique)
         self.min_hits = min_hits
-        self._patterns = [(term, term_pattern(term)) for term in self.terms]
+        self._patterns = [(term, _literal(term), term_pattern(term)) for term in self.terms]
+
+    def _found(self, haystack: str):
+        # A substring test on the lowercased text (fast, in C) before each term's regex: most
+        # terms are absent from most articles (40 plain regex searches measured 3.7 ms/article).
+        lowered = haystack.lower()
+        for term, literal, pattern in self._patterns:
+            if (literal is None or literal in lowered) and pattern.search(haystack):
+                yield term, pattern
 
     def match(self, title: str, text: str) -> list[str]:
         """The terms found in the title or text, in the order of the term list."""
-        haystack = f"{title or ''}\n{text or ''}"
-        return [term for term, pattern in self._patterns if pattern.search(haystack)]
+        return [term for term, _ in self._found(f"{title or ''}\n{text or ''}")]
 
     def hits(self, title: str, text: str) -> int:
         """How many times any term occurs in the title and text."""
         haystack = f"{title or ''}\n{text or ''}"
-        return sum(len(pattern.findall(haystack)) for _, pattern in self._patterns)
+        return sum(len(pattern.findall(haystack)) for _, pattern in self._found(haystack))
 
     def is_on_topic(self, title: str, text: str) -> bool:
         if self.min_hits == 1:
-            return bool(self.match(title, text))
+            return next(self._found(f"{title or ''}\n{text or ''}"), None) is not None
         return self.hits(title, text) >= self.min_hits

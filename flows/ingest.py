@@ -9,6 +9,7 @@ Dask task runner the poll/fetch/extract tasks run on Dask workers.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> tuple[list[Page
 
 
 _POOL: ExtractorPool | None = None
+_POOL_LOCK = threading.Lock()  # the pool is not thread-safe; extract tasks run in Prefect's threads
 
 
 def _pool(workers: int, deadline: float) -> ExtractorPool:
@@ -120,7 +122,8 @@ def extract_batch(fetched: tuple[Sequence[Page], float], workers: int, deadline:
     if workers == 0:
         out = extract_many(items, workers=0, deadline_s=deadline)
     else:
-        out = _pool(workers, deadline).extract(items)
+        with _POOL_LOCK:  # one batch at a time uses every worker process anyway
+            out = _pool(workers, deadline).extract(items)
     return out, time.perf_counter() - t
 
 
@@ -219,40 +222,37 @@ def ingest(
         )
         lap("ledger")
         workers = extract_workers(s, on_dask)
-        batches = _chunks([e.url for e in intake.to_fetch], s.runner.page_batch)
+        by_url = {e.url: e for e in intake.to_fetch}
+        batches = _chunks(list(by_url), s.runner.page_batch)
         fetch_futs = [fetch_batch.submit(b, fs) for b in batches]
         extract_futs = [extract_batch.submit(f, workers, s.extract.deadline_s) for f in fetch_futs]
-        pages: dict[str, Page] = {}
-        extracted: dict = {}
-        total = len(intake.to_fetch)
-        fetch_s = extract_s = 0.0
+        articles, rejected = [], []
+        fetched_n = build_s = fetch_s = extract_s = 0.0
         for ff, ef in zip(fetch_futs, extract_futs, strict=True):
             fetched, secs = ff.result()
             fetch_s += secs
-            pages.update((p.url, p) for p in fetched)
-            progress.update("pages fetched", len(pages), total)
+            progress.update("pages fetched", fetched_n + len(fetched), len(by_url))
             done, secs = ef.result()
             extract_s += secs
-            extracted.update(done)
-            progress.update("pages extracted", len(pages), total, force=True)
-        timings["fetch_task_s"], timings["extract_task_s"] = fetch_s, extract_s
-        lap("fetch_extract")
-        counts.pages_fetched = sum(p.html is not None for p in pages.values())
-
-        # 4. articles, 5. judge and store in one transaction
-        articles, rejected = [], []
-        for e in intake.to_fetch:
-            page = pages.get(e.url)
-            built = P.build_article(
-                e,
-                page,
-                extracted.get(e.url),
-                topic=topic,
-                min_words=s.extract.min_words,
-                min_feed_words=s.extract.min_feed_words,
-            )
-            (articles if isinstance(built, P.Article) else rejected).append(built)
-        lap("build_articles")
+            # Build this batch's articles now, while later batches are still being fetched and
+            # extracted; the pages' HTML is released with the batch.
+            t0 = time.perf_counter()
+            for page in fetched:
+                counts.pages_fetched += page.html is not None
+                built = P.build_article(
+                    by_url[page.url],
+                    page,
+                    done.get(page.url),
+                    topic=topic,
+                    min_words=s.extract.min_words,
+                    min_feed_words=s.extract.min_feed_words,
+                )
+                (articles if isinstance(built, P.Article) else rejected).append(built)
+            build_s += time.perf_counter() - t0
+            fetched_n += len(fetched)
+            progress.update("pages extracted", fetched_n, len(by_url), force=True)
+        timings["fetch_task_s"], timings["extract_task_s"], timings["build_s"] = fetch_s, extract_s, build_s
+        lap("fetch_extract_build")
         P.store_batch(wh, run_id, articles, rejected, intake, matching, counts, timings=timings)
         lap("store")
 

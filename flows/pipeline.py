@@ -191,7 +191,7 @@ def build_article(
         page_problem = f"page fetch failed: {page.error if page else 'not fetched'}"
     elif not isinstance(extracted, Extracted):
         page_problem = f"extraction failed: {extracted or 'nothing extracted'}"
-    text = clean_text(extracted.text) if isinstance(extracted, Extracted) else ""
+    text = extracted.text if isinstance(extracted, Extracted) else ""  # extract_page cleans it
     source = "page"
     if page_problem is None and words(text) < min_words:
         page_problem = f"extracted text too short ({words(text)} words)"
@@ -205,9 +205,8 @@ def build_article(
             return Rejected(entry, outcome, page_problem, retry=transient)
     ex = extracted if isinstance(extracted, Extracted) and source == "page" else None
     title = entry.title or (ex.title if ex else "") or ""
-    matched = topic.match(title, text)
-    if len(matched) < topic.min_hits:
-        return Rejected(entry, "off_topic", "no topic term in title or text")
+    if not topic.is_on_topic(title, text):
+        return Rejected(entry, "off_topic", f"fewer than {topic.min_hits} topic term(s) in title and text")
     return Article(
         url=entry.url or "",
         feed=entry.feed,

@@ -1,0 +1,353 @@
+"""End-to-end throughput of one full `ingest` over a generated local site, against the extraction ceiling.
+
+A site of N article pages (built from the extraction benchmark's real pages, see bench/site.py)
+across M feeds on several loopback hosts is served by its own process. The bench times a trivial
+flow first (Prefect's fixed start-up: the ephemeral API server), then one full ingest, and prints
+pages/s, the run's stage timings, CPU per process, peak RSS, and the extraction ceiling:
+`extract_page` alone over a sample of the same pages in one process, times the number of cores.
+
+    python -m bench.throughput [--quick] [--pages 2000] [--feeds 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.site import (
+    MARKER_CODE,
+    ROOT,
+    Site,
+    SiteServer,
+    build_site,
+    loopback_hosts,
+    shared_available,
+    write_config,
+)
+
+STAGES = (
+    "open_and_seed",
+    "poll",
+    "ledger",
+    "fetch_extract",
+    "build_articles",
+    "store",
+    "alerts",
+    "publish",
+)
+INSIDE = {"fetch_extract": ("fetch_task_s", "extract_task_s"), "store": ("judge", "match", "write")}
+TARGET_RATIO = 0.8
+
+
+def cores() -> int:
+    return os.cpu_count() or 1
+
+
+def print_cores() -> None:
+    """Cores, and the load already on them (other work on the machine skews every figure)."""
+    print(
+        f"machine: {cores()} cores (os.cpu_count), {len(os.sched_getaffinity(0))} usable by this process;"
+        f" load average before: {os.getloadavg()[0]:.1f} (1 min)"
+    )
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.0f} MiB"
+
+
+@dataclass
+class Usage:
+    """Peak RSS and CPU seconds of a group of processes over a measured interval."""
+
+    peak_rss: float = 0.0  # peak of the group's summed RSS
+    cpu_s: float = 0.0
+    processes: int = 0
+
+
+@dataclass
+class ProcessMonitor:
+    """Samples this process and its descendants (minus `exclude`) in a thread.
+
+    Groups: "flow" (this process), "prefect server" (the ephemeral API server), "workers"
+    (everything else: extraction workers and their forkserver, Dask scheduler/nanny/workers).
+    CPU is counted from the first sample of each process, so a process alive before `start`
+    only counts what it used after.
+    """
+
+    exclude: set[int] = field(default_factory=set)
+    interval: float = 0.05
+    usage: dict[str, Usage] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _cpu0: dict[int, float] = field(default_factory=dict)
+    _cpu: dict[int, tuple[str, float]] = field(default_factory=dict)
+
+    def _group(self, proc: psutil.Process) -> str:
+        if proc.pid == os.getpid():
+            return "flow"
+        try:
+            cmd = " ".join(proc.cmdline())
+        except psutil.Error:
+            return "workers"
+        return "prefect server" if "uvicorn" in cmd else "workers"
+
+    def sample(self) -> None:
+        me = psutil.Process()
+        rss: dict[str, float] = {}
+        for proc in [me, *me.children(recursive=True)]:
+            if proc.pid in self.exclude:
+                continue
+            try:
+                group = self._group(proc)
+                mem = proc.memory_info().rss
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            cpu = times.user + times.system  # the flow's own CPU includes this sampler thread (small)
+            self._cpu0.setdefault(proc.pid, cpu)
+            self._cpu[proc.pid] = (group, cpu - self._cpu0[proc.pid])
+            rss[group] = rss.get(group, 0.0) + mem
+        for group, value in rss.items():
+            u = self.usage.setdefault(group, Usage())
+            u.peak_rss = max(u.peak_rss, value)
+        total = self.usage.setdefault("total", Usage())
+        total.peak_rss = max(total.peak_rss, sum(rss.values()))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self) -> ProcessMonitor:
+        self.sample()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+        for group, cpu in self._cpu.values():
+            u = self.usage.setdefault(group, Usage())
+            u.cpu_s += cpu
+            u.processes += 1
+            self.usage["total"].cpu_s += cpu
+            self.usage["total"].processes += 1
+
+
+def cpu_seconds(pid: int) -> float:
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds used on the whole machine so far (every process, every core)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def prefect_startup() -> tuple[float, float]:
+    """(first trivial flow run, second trivial flow run) in seconds: start-up, then per-run overhead."""
+    from flows.runner import quiet_prefect
+
+    quiet_prefect()
+    from prefect import flow, task
+
+    @task
+    def one() -> int:
+        return 1
+
+    @flow(name="bench-noop")
+    def noop() -> int:
+        return one.submit().result()
+
+    out = []
+    for _ in range(2):
+        start = time.perf_counter()
+        noop()
+        out.append(time.perf_counter() - start)
+    return out[0], out[1]
+
+
+def extraction_ceiling(site: Site, sample: int) -> tuple[int, float]:
+    """(pages, pages/s) of `extract_page` in this process over the first `sample` pages of the site."""
+    from extractors.extract import extract_page
+
+    paths = [site.root / p.path.lstrip("/") for p in site.pages[:sample]]
+    htmls = [p.read_text(encoding="utf-8") for p in paths]
+    extract_page(htmls[0], "http://example.org/warm-up")  # imports and caches
+    start = time.perf_counter()
+    for i, doc in enumerate(htmls):
+        extract_page(doc, f"http://example.org/{i}")
+    return len(htmls), len(htmls) / (time.perf_counter() - start)
+
+
+def check_articles(db: Path, site: Site) -> dict[str, int]:
+    """Stored articles by whose marker their text holds: their own page's, another page's, none."""
+    import duckdb
+
+    by_path = {p.path: p for p in site.pages}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT url, text FROM articles WHERE feed <> 'seed'").fetchall()
+        copies = con.execute("SELECT count(*) FROM duplicates").fetchall()[0][0]
+    finally:
+        con.close()
+    out = {"stored": len(rows), "own": 0, "other": 0, "none": 0, "duplicates": copies}
+    for url, text in rows:
+        page = by_path.get("/" + url.split("/", 3)[-1])
+        found = set(MARKER_CODE.findall(text))
+        if page is not None and page.code in found:
+            out["own"] += 1
+        elif found:
+            out["other"] += 1
+        else:
+            out["none"] += 1
+    return out
+
+
+def print_table(rows: list[tuple[str, str]]) -> None:
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
+
+
+def print_timings(timings: dict[str, float], wall: float) -> None:
+    print("stage timings (RunResult.timings, wall seconds; indented: inside the stage above)")
+    rows = []
+    for stage in STAGES:
+        if stage in timings:
+            rows.append((stage, f"{timings[stage]:8.2f} s  {100 * timings[stage] / wall:5.1f} %"))
+        for inner in INSIDE.get(stage, ()):
+            if inner in timings:
+                label = f"  {inner}" + (" (summed over tasks)" if inner.endswith("_task_s") else "")
+                rows.append((label, f"{timings[inner]:8.2f} s"))
+    accounted = sum(timings.get(s, 0.0) for s in STAGES)
+    rows.append(("Prefect, per run (wall - stages)", f"{wall - accounted:8.2f} s"))
+    print_table(rows)
+
+
+def run(pages: int, feeds: int, hosts: int, per_host: int, ceiling_sample: int, page_batch: int) -> bool:
+    """Print the figures; False when the ingest itself failed (a missed target is not a failure)."""
+    print(f"== end-to-end throughput: {pages} pages, {feeds} feeds, {hosts} hosts ==")
+    print_cores()
+    if not shared_available():
+        print("skipped: ../shared/benchmarks/extraction is absent (the site is built from its pages)")
+        return True
+    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp:
+        tmp_path = Path(tmp)
+        start = time.perf_counter()
+        site = build_site(tmp_path / "site", pages=pages, feeds=feeds, hosts=loopback_hosts(hosts))
+        sizes = [(tmp_path / "site" / p.path.lstrip("/")).stat().st_size for p in site.pages]
+        print(
+            f"site: {pages} pages from {site.templates} real page templates ({site.copies} planted copies), median page {statistics.median(sizes) / 1024:.0f} KB,"
+            f" generated in {time.perf_counter() - start:.1f} s"
+        )
+        n_ceiling, ceiling_one = extraction_ceiling(site, min(ceiling_sample, pages))
+        ceiling = ceiling_one * cores()
+        with SiteServer(site.root, site.hosts) as server:
+            db = tmp_path / "wh" / "newswatch.duckdb"
+            cfg = write_config(
+                tmp_path / "bench.toml", site, server.port, db, per_host=per_host, page_batch=page_batch
+            )
+            first, second = prefect_startup()
+            from flows.runner import run_ingest
+            from flows.settings import load_settings
+
+            settings = load_settings(cfg)
+            server_cpu0, machine_cpu0 = cpu_seconds(server.pid), machine_cpu_seconds()
+            with ProcessMonitor(exclude={server.pid}) as monitor:
+                start = time.perf_counter()
+                try:
+                    result = run_ingest(settings, cfg, None)
+                except Exception as exc:  # a benchmark reports a failed run; it does not hide it
+                    print(
+                        f"ingest FAILED after {time.perf_counter() - start:.1f} s: {type(exc).__name__}: {exc}"
+                    )
+                    print(
+                        "(to time one page batch, without concurrent extract tasks: --page-batch N >= pages)"
+                    )
+                    return False
+                wall = time.perf_counter() - start
+            server_cpu = cpu_seconds(server.pid) - server_cpu0
+            machine_cpu = machine_cpu_seconds() - machine_cpu0
+        check = check_articles(db, site)
+    c = result.counts
+    processed = c["pages_fetched"]
+    rate = processed / wall
+    print(f"run: status {result.status}, {c['feeds_polled']} feeds polled, {c['entries_new']} new entries")
+    print_table(
+        [
+            ("pages fetched", f"{processed}"),
+            ("articles stored", f"{c['articles_stored']} (seed documents not counted)"),
+            ("copies found", f"{c['copies']} (planted {site.copies})"),
+            ("off topic / empty / failed", f"{c['off_topic']} / {c['extract_empty']} / {c['fetch_failed']}"),
+            (
+                "stored text holds the marker of",
+                f"its own page {check['own']}, another page {check['other']}, none {check['none']}"
+                f" (of {check['stored']})",
+            ),
+        ]
+    )
+    print_timings(result.timings, wall)
+    print("throughput")
+    print_table(
+        [
+            ("Prefect start-up (first trivial flow)", f"{first:.2f} s (not counted below)"),
+            ("Prefect per-run overhead (2nd trivial flow)", f"{second:.2f} s"),
+            ("ingest wall (call to return)", f"{wall:.2f} s"),
+            ("end to end", f"{rate:.1f} pages/s, {c['articles_stored'] / wall:.1f} stored articles/s"),
+            (
+                "extraction ceiling",
+                f"{ceiling_one:.1f} pages/s in one process ({n_ceiling} pages) x {cores()} cores = {ceiling:.1f} pages/s",
+            ),
+            (
+                "ratio end to end / ceiling",
+                f"{rate / ceiling:.2f} (target >= {TARGET_RATIO:.2f}: {'met' if rate / ceiling >= TARGET_RATIO else 'MISSED'})",
+            ),
+        ]
+    )
+    print("processes (during the ingest call)")
+    rows = []
+    for group in ("flow", "workers", "prefect server", "total"):
+        u = monitor.usage.get(group)
+        if u:
+            rows.append(
+                (group, f"peak RSS {mib(u.peak_rss):>9}   CPU {u.cpu_s:7.1f} s   ({u.processes} processes)")
+            )
+    rows.append(("site server (own process)", f"CPU {server_cpu:7.1f} s"))
+    others = machine_cpu - monitor.usage["total"].cpu_s - server_cpu
+    rows.append(
+        ("other processes on the machine", f"CPU {others:7.1f} s (not ours: other work skews the figures)")
+    )
+    rows.append(("CPU available (wall x cores)", f"CPU {wall * cores():7.1f} s"))
+    print_table(rows)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 pages, 20 feeds")
+    parser.add_argument("--pages", type=int)
+    parser.add_argument("--feeds", type=int)
+    parser.add_argument("--hosts", type=int, default=8, help="loopback addresses to spread feeds over")
+    parser.add_argument("--per-host", type=int, default=4, help="[fetch] per_host")
+    parser.add_argument("--page-batch", type=int, default=100, help="[runner] page_batch")
+    parser.add_argument("--ceiling-sample", type=int, default=400, help="pages timed for the ceiling")
+    args = parser.parse_args(argv)
+    pages = args.pages or (300 if args.quick else 2000)
+    feeds = args.feeds or (20 if args.quick else 100)
+    os.chdir(ROOT)
+    if not run(pages, feeds, args.hosts, args.per_host, args.ceiling_sample, args.page_batch):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
