@@ -37,13 +37,15 @@ STAGES = (
     "open_and_seed",
     "poll",
     "ledger",
-    "fetch_extract",
-    "build_articles",
+    "fetch_extract_build",
     "store",
     "alerts",
     "publish",
 )
-INSIDE = {"fetch_extract": ("fetch_task_s", "extract_task_s"), "store": ("judge", "match", "write")}
+INSIDE = {
+    "fetch_extract_build": ("fetch_task_s", "extract_task_s", "build_s"),
+    "store": ("judge", "match", "write"),
+}
 TARGET_RATIO = 0.8
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +93,7 @@ def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> tuple[list[Page
         return fetch_pages(urls, fetcher), time.perf_counter() - t
 
 
+FETCH_AHEAD = 3  # page batches fetched or being extracted at once
 _POOL: ExtractorPool | None = None
 _POOL_LOCK = threading.Lock()  # the pool is not thread-safe; extract tasks run in Prefect's threads
 
@@ -122,9 +124,18 @@ def extract_batch(fetched: tuple[Sequence[Page], float], workers: int, deadline:
     if workers == 0:
         out = extract_many(items, workers=0, deadline_s=deadline)
     else:
-        with _POOL_LOCK:  # one batch at a time uses every worker process anyway
-            out = _pool(workers, deadline).extract(items)
+        out, t = _extract_in_pool(items, workers, deadline)
     return out, time.perf_counter() - t
+
+
+def _extract_in_pool(items, workers: int, deadline: float) -> tuple[dict, float]:
+    """Extract on the shared process pool, one batch at a time (the pool is not thread-safe, and one
+    batch keeps every worker busy). A plain module function: Dask pickles the task by value, and a
+    lock referenced from the task itself could not be pickled. Returns the results and the start
+    time of the extraction proper (not of the wait for the pool)."""
+    with _POOL_LOCK:
+        t = time.perf_counter()
+        return _pool(workers, deadline).extract(items), t
 
 
 @dataclass
@@ -223,12 +234,27 @@ def ingest(
         lap("ledger")
         workers = extract_workers(s, on_dask)
         by_url = {e.url: e for e in intake.to_fetch}
-        batches = _chunks(list(by_url), s.runner.page_batch)
-        fetch_futs = [fetch_batch.submit(b, fs) for b in batches]
-        extract_futs = [extract_batch.submit(f, workers, s.extract.deadline_s) for f in fetch_futs]
+        # a small first batch, so extraction starts while the rest is still being fetched
+        urls = list(by_url)
+        first = min(len(urls), max(1, s.runner.page_batch // 4))
+        batches = [urls[:first], *_chunks(urls[first:], s.runner.page_batch)] if urls else []
+        # A window of batches in flight: fetching runs ahead of extraction, but only so far,
+        # so the HTML waiting in memory stays bounded (a run of any size holds a few batches).
+        in_flight: deque = deque()
+        pending = deque(batches)
+
+        def submit_next() -> None:
+            if pending:
+                ff = fetch_batch.submit(pending.popleft(), fs)
+                in_flight.append((ff, extract_batch.submit(ff, workers, s.extract.deadline_s)))
+
+        for _ in range(FETCH_AHEAD):
+            submit_next()
         articles, rejected = [], []
         fetched_n = build_s = fetch_s = extract_s = 0.0
-        for ff, ef in zip(fetch_futs, extract_futs, strict=True):
+        while in_flight:
+            ff, ef = in_flight.popleft()
+            submit_next()
             fetched, secs = ff.result()
             fetch_s += secs
             progress.update("pages fetched", fetched_n + len(fetched), len(by_url))
@@ -250,6 +276,7 @@ def ingest(
                 (articles if isinstance(built, P.Article) else rejected).append(built)
             build_s += time.perf_counter() - t0
             fetched_n += len(fetched)
+            del fetched, done, ff, ef
             progress.update("pages extracted", fetched_n, len(by_url), force=True)
         timings["fetch_task_s"], timings["extract_task_s"], timings["build_s"] = fetch_s, extract_s, build_s
         lap("fetch_extract_build")
