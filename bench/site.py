@@ -290,6 +290,7 @@ def write_config(
     max_workers: int = 16,
     page_batch: int = 100,
     poll_batch: int = 50,
+    extract_workers: int | None = None,
 ) -> Path:
     """A newswatch config for the site: every feed, loopback hosts allowed, a small watchlist."""
     feeds = "".join(f'\n[[feeds]]\nname = "{name}"\nurl = "{url}"\n' for name, url in site.feed_urls(port))
@@ -305,7 +306,7 @@ max_workers = {max_workers}
 [runner]
 page_batch = {page_batch}
 poll_batch = {poll_batch}
-
+{"" if extract_workers is None else f"[extract]{chr(10)}workers = {extract_workers}{chr(10)}"}
 [watchlist]
 keywords = ["missile defense", "NATO", "Pentagon", "Congress"]
 

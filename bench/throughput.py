@@ -236,7 +236,15 @@ def print_timings(timings: dict[str, float], wall: float) -> None:
     print_table(rows)
 
 
-def run(pages: int, feeds: int, hosts: int, per_host: int, ceiling_sample: int, page_batch: int) -> bool:
+def run(
+    pages: int,
+    feeds: int,
+    hosts: int,
+    per_host: int,
+    ceiling_sample: int,
+    page_batch: int,
+    extract_workers: int | None = None,
+) -> bool:
     """Print the figures; False when the ingest itself failed (a missed target is not a failure)."""
     print(f"== end-to-end throughput: {pages} pages, {feeds} feeds, {hosts} hosts ==")
     print_cores()
@@ -257,7 +265,13 @@ def run(pages: int, feeds: int, hosts: int, per_host: int, ceiling_sample: int, 
         with SiteServer(site.root, site.hosts) as server:
             db = tmp_path / "wh" / "newswatch.duckdb"
             cfg = write_config(
-                tmp_path / "bench.toml", site, server.port, db, per_host=per_host, page_batch=page_batch
+                tmp_path / "bench.toml",
+                site,
+                server.port,
+                db,
+                per_host=per_host,
+                page_batch=page_batch,
+                extract_workers=extract_workers,
             )
             first, second = prefect_startup()
             from flows.runner import run_ingest
@@ -343,11 +357,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-host", type=int, default=4, help="[fetch] per_host")
     parser.add_argument("--page-batch", type=int, default=100, help="[runner] page_batch")
     parser.add_argument("--ceiling-sample", type=int, default=400, help="pages timed for the ceiling")
+    parser.add_argument("--extract-workers", type=int, help="[extract] workers (default: one per core)")
     args = parser.parse_args(argv)
     pages = args.pages or (300 if args.quick else 2000)
     feeds = args.feeds or (20 if args.quick else 100)
     os.chdir(ROOT)
-    if not run(pages, feeds, args.hosts, args.per_host, args.ceiling_sample, args.page_batch):
+    if not run(
+        pages, feeds, args.hosts, args.per_host, args.ceiling_sample, args.page_batch, args.extract_workers
+    ):
         raise SystemExit(1)
 
 
