@@ -8,7 +8,6 @@ recognised as copies and skipped, what the alert channels received, and SQL to l
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -124,6 +123,3 @@ def run_demo(args) -> int:
     ok = second.counts["articles_stored"] == 0 and not page_requests
     return 0 if ok else 1
 
-
-def remove_demo_data(db: Path = DEFAULT_DB) -> None:
-    shutil.rmtree(db.parent, ignore_errors=True)

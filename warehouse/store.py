@@ -494,9 +494,6 @@ class Warehouse:
     def seed_count(self) -> int:
         return self.con.execute("SELECT count(*) FROM articles WHERE feed = 'seed'").fetchall()[0][0]
 
-    def article_count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM articles").fetchall()[0][0]
-
     # ---- writing a judged batch -----------------------------------------------------------------
 
     def reserve_article_ids(self, n: int) -> list[int]:
