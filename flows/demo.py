@@ -122,4 +122,3 @@ def run_demo(args) -> int:
   duckdb -readonly {db}        (any DuckDB client works; the file is a published snapshot)""")
     ok = second.counts["articles_stored"] == 0 and not page_requests
     return 0 if ok else 1
-
