@@ -72,10 +72,8 @@ def poll_shard(
     """Poll a shard of feeds concurrently (conditional GET; retries per request inside)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with (
-        Fetcher(settings) as fetcher,
-        ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex,
-    ):
+    fetcher = _fetcher(settings)
+    with ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex:
         return list(ex.map(lambda f: poll_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
 
 
@@ -89,13 +87,24 @@ def poll_shard(
 def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> tuple[list[Page], float]:
     """Fetch a batch of pages; returns them (in order) and the seconds it took."""
     t = time.perf_counter()
-    with Fetcher(settings) as fetcher:
-        return fetch_pages(urls, fetcher), time.perf_counter() - t
+    return fetch_pages(urls, _fetcher(settings)), time.perf_counter() - t
 
 
 FETCH_AHEAD = 3  # page batches fetched or being extracted at once
 _POOL: ExtractorPool | None = None
 _POOL_LOCK = threading.Lock()  # the pool is not thread-safe; extract tasks run in Prefect's threads
+_FETCHERS: dict[FetchSettings, Fetcher] = {}
+_FETCHERS_LOCK = threading.Lock()
+
+
+def _fetcher(settings: FetchSettings) -> Fetcher:
+    """One Fetcher per process and settings, shared by every poll and fetch task: its per-host limit
+    then holds across concurrent batches (politeness), and its connections and TLS context are
+    reused instead of being set up per batch. A module function, so Dask pickles it by reference."""
+    with _FETCHERS_LOCK:
+        if settings not in _FETCHERS:
+            _FETCHERS[settings] = Fetcher(settings)
+        return _FETCHERS[settings]
 
 
 def _pool(workers: int, deadline: float) -> ExtractorPool:
@@ -107,11 +116,16 @@ def _pool(workers: int, deadline: float) -> ExtractorPool:
     return _POOL
 
 
-def shutdown_pool() -> None:
+def shutdown_workers() -> None:
+    """Stop the extraction processes and close the shared HTTP clients (end of a run)."""
     global _POOL
     if _POOL is not None:
         _POOL.__exit__(None, None, None)
         _POOL = None
+    with _FETCHERS_LOCK:
+        for fetcher in _FETCHERS.values():
+            fetcher.close()
+        _FETCHERS.clear()
 
 
 @task(name="extract-pages", cache_policy=NO_CACHE)
@@ -228,57 +242,11 @@ def ingest(
         # 2. what is new (ledger), 3. fetch and extract in overlapping batches
         entries = [e for p in polls for e in p.entries]
         intake = P.select_new(entries, wh)
-        counts.entries_new = (
-            len(intake.to_fetch) + len(intake.url_copies) + len(intake.same_run) + len(intake.no_link)
-        )
+        counts.entries_new = intake.size
         lap("ledger")
-        workers = extract_workers(s, on_dask)
-        by_url = {e.url: e for e in intake.to_fetch}
-        # a small first batch, so extraction starts while the rest is still being fetched
-        urls = list(by_url)
-        first = min(len(urls), max(1, s.runner.page_batch // 4))
-        batches = [urls[:first], *_chunks(urls[first:], s.runner.page_batch)] if urls else []
-        # A window of batches in flight: fetching runs ahead of extraction, but only so far,
-        # so the HTML waiting in memory stays bounded (a run of any size holds a few batches).
-        in_flight: deque = deque()
-        pending = deque(batches)
-
-        def submit_next() -> None:
-            if pending:
-                ff = fetch_batch.submit(pending.popleft(), fs)
-                in_flight.append((ff, extract_batch.submit(ff, workers, s.extract.deadline_s)))
-
-        for _ in range(FETCH_AHEAD):
-            submit_next()
-        articles, rejected = [], []
-        fetched_n = build_s = fetch_s = extract_s = 0.0
-        while in_flight:
-            ff, ef = in_flight.popleft()
-            submit_next()
-            fetched, secs = ff.result()
-            fetch_s += secs
-            progress.update("pages fetched", fetched_n + len(fetched), len(by_url))
-            done, secs = ef.result()
-            extract_s += secs
-            # Build this batch's articles now, while later batches are still being fetched and
-            # extracted; the pages' HTML is released with the batch.
-            t0 = time.perf_counter()
-            for page in fetched:
-                counts.pages_fetched += page.html is not None
-                built = P.build_article(
-                    by_url[page.url],
-                    page,
-                    done.get(page.url),
-                    topic=topic,
-                    min_words=s.extract.min_words,
-                    min_feed_words=s.extract.min_feed_words,
-                )
-                (articles if isinstance(built, P.Article) else rejected).append(built)
-            build_s += time.perf_counter() - t0
-            fetched_n += len(fetched)
-            del fetched, done, ff, ef
-            progress.update("pages extracted", fetched_n, len(by_url), force=True)
-        timings["fetch_task_s"], timings["extract_task_s"], timings["build_s"] = fetch_s, extract_s, build_s
+        articles, rejected = fetch_extract_build(
+            intake, s, fs, extract_workers(s, on_dask), topic, counts, progress, timings
+        )
         lap("fetch_extract_build")
         P.store_batch(wh, run_id, articles, rejected, intake, matching, counts, timings=timings)
         lap("store")
@@ -314,6 +282,64 @@ def ingest(
     )
     publish_artifacts(result)
     return result
+
+
+def fetch_extract_build(
+    intake: P.Intake,
+    s: Settings,
+    fs: FetchSettings,
+    workers: int,
+    topic: TopicFilter,
+    counts: P.RunCounts,
+    progress: Progress,
+    timings: dict[str, float],
+) -> tuple[list[P.Article], list[P.Rejected]]:
+    """Fetch, extract and build the new entries' articles in batches that overlap.
+
+    A window of FETCH_AHEAD batches is in flight: fetching runs ahead of extraction, but only so far,
+    so the HTML waiting in memory stays bounded whatever the size of the run. Each batch's articles
+    are built as soon as it is extracted, while later batches are still fetched and extracted.
+    """
+    by_url = {e.url: e for e in intake.to_fetch}
+    urls = list(by_url)
+    first = min(len(urls), max(1, s.runner.page_batch // 4))  # small, so extraction starts early
+    queued = deque([urls[:first], *_chunks(urls[first:], s.runner.page_batch)] if urls else [])
+    in_flight: deque = deque()
+
+    def submit_next() -> None:
+        if queued:
+            ff = fetch_batch.submit(queued.popleft(), fs)
+            in_flight.append((ff, extract_batch.submit(ff, workers, s.extract.deadline_s)))
+
+    for _ in range(FETCH_AHEAD):
+        submit_next()
+    articles, rejected = [], []
+    done_n, fetch_s, extract_s, build_s = 0, 0.0, 0.0, 0.0
+    while in_flight:
+        ff, ef = in_flight.popleft()
+        submit_next()
+        fetched, secs = ff.result()
+        fetch_s += secs
+        progress.update("pages fetched", done_n + len(fetched), len(urls))
+        extracted, secs = ef.result()
+        extract_s += secs
+        t0 = time.perf_counter()
+        for page in fetched:
+            counts.pages_fetched += page.html is not None
+            built = P.build_article(
+                by_url[page.url],
+                page,
+                extracted.get(page.url),
+                topic=topic,
+                min_words=s.extract.min_words,
+                min_feed_words=s.extract.min_feed_words,
+            )
+            (articles if isinstance(built, P.Article) else rejected).append(built)
+        build_s += time.perf_counter() - t0
+        done_n += len(fetched)
+        progress.update("pages extracted", done_n, len(urls), force=True)
+    timings.update(fetch_task_s=fetch_s, extract_task_s=extract_s, build_s=build_s)
+    return articles, rejected
 
 
 def publish_artifacts(result: RunResult) -> None:

@@ -19,6 +19,7 @@ from alerts.rules import fired_rules
 from alerts.watchlist import WatchlistMatcher
 from extractors.clean import clean_text
 from extractors.fingerprint import fingerprint, near_copy_of_sets, shingle_set
+from extractors.http import TRANSIENT_STATUSES
 from extractors.records import Article, Extracted, FeedEntry, FeedPoll, Page, Verdict
 from extractors.seeds import load_seeds
 from extractors.topic import TopicFilter
@@ -141,6 +142,11 @@ class Intake:
     same_run: list[tuple[FeedEntry, FeedEntry]] = field(default_factory=list)  # (entry, first with its URL)
     no_link: list[FeedEntry] = field(default_factory=list)
 
+    @property
+    def size(self) -> int:
+        """How many new entries the run has, whatever their fate."""
+        return len(self.to_fetch) + len(self.url_copies) + len(self.same_run) + len(self.no_link)
+
 
 def select_new(entries: Sequence[FeedEntry], wh: Warehouse) -> Intake:
     """Drop entries the ledger has seen (unless a transient failure asks for another try)."""
@@ -222,7 +228,7 @@ def build_article(
 
 
 def _transient(page: Page) -> bool:
-    return page.status is None or page.status in (408, 425, 429, 500, 502, 503, 504)
+    return page.status is None or page.status in TRANSIENT_STATUSES
 
 
 # ---- copies: judge a batch against the store and against itself --------------------------------

@@ -57,11 +57,11 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     """Run the ingest flow once and return its RunResult."""
     quiet_prefect()
     ensure_not_busy(resolve_db_path(settings, db))
-    from flows.ingest import ingest, shutdown_pool
+    from flows.ingest import ingest, shutdown_workers
 
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
     try:
         return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
     finally:
-        shutdown_pool()
+        shutdown_workers()

@@ -178,7 +178,7 @@ def _scheduled_ingest(config_path: str, db_path: str | None = None, on_dask: boo
     """
     from prefect.states import Cancelled, Failed
 
-    from flows.ingest import ingest, shutdown_pool
+    from flows.ingest import ingest, shutdown_workers
     from warehouse.errors import WarehouseBusy
 
     _leave_terminal_group()
@@ -195,7 +195,7 @@ def _scheduled_ingest(config_path: str, db_path: str | None = None, on_dask: boo
             raise
         return Failed(message=f"{type(e).__name__}: {e}")
     finally:
-        shutdown_pool()
+        shutdown_workers()
     _say(run_line(result, time.perf_counter() - started))
     return result
 
