@@ -395,6 +395,7 @@ def store_batch(
         first_ids.update(
             {a.url: v.duplicate_of for a, v in zip(articles, verdicts, strict=True) if v.is_copy}
         )
+        rejected_by_url = {r.entry.url: r for r in rejected}
         for e, first in intake.same_run:
             aid = first_ids.get(first.url)
             if aid:
@@ -404,18 +405,8 @@ def store_batch(
                 )
                 counts.copies += 1
             else:  # the first entry with this URL was rejected: so is this one, for the same reason
-                r = next((r for r in rejected if r.entry.url == first.url), None)
-                ledger.append(
-                    _ledger(
-                        e.feed,
-                        e.url,
-                        e.guid,
-                        e.title,
-                        r.outcome if r else "extract_empty",
-                        r.reason if r else "same URL as another entry",
-                        None,
-                    )
-                )
+                r = rejected_by_url[first.url]
+                ledger.append(_ledger(e.feed, e.url, e.guid, e.title, r.outcome, r.reason, None))
         for e in intake.no_link:
             ledger.append(
                 _ledger(
