@@ -9,9 +9,10 @@ topic) and carries a unique marker sentence, so a benchmark can check that each 
 its own page's text. A share of pages are true copies of earlier ones under another page's chrome:
 half with the same text (exact copies), half with one paragraph cut (near copies).
 
-Feeds are RSS 2.0 files with `{{BASE}}` links, served by `flows.replay.ReplayServer` on several
-loopback addresses (127.0.0.2, 127.0.0.3, ...): politeness limits are per host, and each feed's
-pages live on the feed's host. The server runs in a child process so its CPU is measured apart:
+Feeds are RSS 2.0 files with `{{BASE}}` links, served by `bench.static_server` (light: it shares the
+cores with what is measured) on several loopback addresses (127.0.0.2, 127.0.0.3, ...): politeness
+limits are per host, and each feed's pages live on the feed's host. The server runs in a child
+process so its CPU is measured apart:
 
     python -m bench.site serve ROOT PORT HOST [HOST ...]
 """
@@ -21,14 +22,12 @@ from __future__ import annotations
 import gzip
 import html
 import json
-import os
 import random
 import re
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -364,23 +363,12 @@ class SiteServer:
 
 
 def serve(root: Path, port: int, hosts: list[str]) -> None:
-    from flows.replay import ReplayServer
+    """Serve root on every host until SIGTERM or the parent dies; prints "ready" once listening."""
+    import asyncio
 
-    servers = [ReplayServer(root, host=h, port=port).start() for h in hosts]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    parent = os.getppid()
+    from bench import static_server
 
-    def orphaned() -> None:  # a benchmark that died must not leave its server behind
-        while not stop.wait(0.5):
-            if os.getppid() != parent:
-                stop.set()
-
-    threading.Thread(target=orphaned, daemon=True).start()
-    print("ready", flush=True)
-    stop.wait()
-    for s in servers:
-        s.stop()
+    asyncio.run(static_server.serve(root, port, hosts))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from trafilatura import bare_extraction
 
+from extractors.charset import decode_html
 from extractors.clean import clean_text, line_key
 from extractors.records import Extracted
 
@@ -29,21 +30,30 @@ _COMMON = dict(fast=True, include_comments=False, include_tables=True, include_i
 _HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?", re.I)
 
 
-def extract_page(html: str, url: str | None = None) -> Extracted | None:
+def extract_page(
+    html: str | bytes, url: str | None = None, content_type: str | None = None
+) -> Extracted | None:
     """Title, clean text, author, date and language of an article page; None if it has no article.
+
+    `html` may be the body as fetched (bytes): it is then decoded here, by the BOM, the charset of
+    `content_type`, a <meta> declaration, else UTF-8 (so the decoding runs in extraction workers).
 
     The text is already cleaned (`clean.clean_text`, which is idempotent). Never raises:
     trafilatura errors on junk HTML are logged and give None.
     """
     try:
-        return extract_page_or_raise(html, url)
+        return extract_page_or_raise(html, url, content_type)
     except Exception as exc:  # trafilatura/lxml raise many types on junk input
         log.debug("extraction failed for %s: %s", url, exc)
         return None
 
 
-def extract_page_or_raise(html: str, url: str | None = None) -> Extracted | None:
+def extract_page_or_raise(
+    html: str | bytes, url: str | None = None, content_type: str | None = None
+) -> Extracted | None:
     """Like `extract_page`, but library errors propagate (the worker pool reports their text)."""
+    if isinstance(html, bytes):
+        html = decode_html(html, content_type)
     if not html or not html.strip():
         return None
     doc = bare_extraction(html, url=url, favor_precision=True, with_metadata=True, **_COMMON)

@@ -1,68 +1,92 @@
 """Extraction of many pages in worker processes, with a per-page deadline.
 
 Extraction is pure-Python CPU work (the GIL makes threads useless), and a pathological page can
-take far longer than the usual ~25 ms. Each worker process takes one page at a time; a page that
+take far longer than the usual ~20 ms. Each worker process extracts one page at a time; a page that
 overruns the deadline gets its worker killed and replaced, is reported as a timeout, and the rest
 of the batch goes on. Workers start by the "forkserver" method (the parent has threads: Prefect,
 HTTP clients), from a server that has imported trafilatura once, so starting or replacing a worker
 costs milliseconds. `workers=0` extracts in-process, serially and without a deadline, for callers
 that cannot start processes (Dask workers are daemonic).
+
+Each worker is given its next page while it still works on the current one (a receiving thread in
+the worker takes it off the pipe), so it never sits idle waiting for the parent, whose GIL is
+shared with fetching threads and may answer late; and pages are queued to the pool one by one from
+any thread, so concurrent batches keep every worker busy with no gap between batches.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import queue
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from types import TracebackType
+from typing import Any
 
 from extractors.extract import extract_page_or_raise
 from extractors.records import Extracted
 
-ExtractFn = Callable[[str, str | None], Extracted | None]
+ExtractFn = Callable[..., Extracted | None]
 Result = Extracted | str
 EMPTY = "empty"
+# Pages handed to a worker at once: the one it works on and the next. More would only delay
+# other workers' pages when one worker is slow.
+QUEUE_DEPTH = 2
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 # Only honoured if the forkserver is not running yet in this process; then workers import lazily.
 _CONTEXT.set_forkserver_preload(["extractors.extract"])
 
+Job = tuple[Any, ...]  # (key, *arguments of the extract function), e.g. (key, html, url)
 
-def extract_many(
-    pages: Sequence[tuple[str, str, str | None]], *, workers: int, deadline_s: float = 20.0
-) -> dict[str, Result]:
+
+def extract_many(pages: Sequence[Job], *, workers: int, deadline_s: float = 20.0) -> dict[str, Result]:
     """key -> Extracted, or key -> why not ("empty", "timeout after 20s", the exception's text).
 
-    `pages` are (key, html, url) triples; a key repeated keeps its last result.
+    `pages` are (key, *arguments of extract_page) tuples, e.g. (key, html, url) or
+    (key, body bytes, url, content type); a key repeated keeps its last result.
     """
     if workers < 0:
         raise ValueError("workers must be >= 0")
     if workers == 0:
-        return {key: _extract_one(extract_page_or_raise, html, url) for key, html, url in pages}
+        return {job[0]: _extract_one(extract_page_or_raise, job[1:]) for job in pages}
     with ExtractorPool(workers, deadline_s) as pool:
         return pool.extract(pages)
 
 
-def _extract_one(extract_fn: ExtractFn, html: str, url: str | None) -> Result:
+def _extract_one(extract_fn: ExtractFn, args: tuple) -> Result:
     try:
-        result = extract_fn(html, url)
+        result = extract_fn(*args)
     except Exception as exc:  # reported per page; one bad page must not sink the batch
         return f"{type(exc).__name__}: {exc}"
     return result if result is not None else EMPTY
 
 
 def _worker_main(conn: Connection, extract_fn: ExtractFn) -> None:
-    """Worker loop: receive (html, url), send back the result; None means stop."""
-    while True:
+    """Worker: a thread receives jobs (arguments tuples; None means stop) into a queue, so the
+    parent can hand over the next page while this one is extracted; results go back in order."""
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            try:
+                job = conn.recv()
+            except (EOFError, OSError):
+                job = None
+            jobs.put(job)
+            if job is None:
+                return
+
+    threading.Thread(target=receive, daemon=True).start()
+    while (job := jobs.get()) is not None:
         try:
-            job = conn.recv()
-        except (EOFError, OSError):
+            conn.send(_extract_one(extract_fn, job))
+        except (OSError, ValueError):
             return
-        if job is None:
-            return
-        conn.send(_extract_one(extract_fn, *job))
 
 
 class _Worker:
@@ -71,12 +95,19 @@ class _Worker:
         self.process = _CONTEXT.Process(target=_worker_main, args=(child, extract_fn), daemon=True)
         self.process.start()
         child.close()
-        self.key: str | None = None  # the page it is working on
-        self.started = 0.0
+        self.assigned: deque[tuple[Job, Future]] = deque()  # sent, not answered; the first is worked on
+        self.started = 0.0  # when the first assigned job started
 
-    def send(self, key: str, html: str, url: str | None) -> None:
-        self.key, self.started = key, time.monotonic()
-        self.conn.send((html, url))
+    def send(self, job: Job, future: Future) -> None:
+        if not self.assigned:
+            self.started = time.monotonic()
+        self.assigned.append((job, future))
+        self.conn.send(job[1:])
+
+    def answered(self) -> Future:
+        """The first assigned job was answered: the next one (already sent) starts now."""
+        self.started = time.monotonic()
+        return self.assigned.popleft()[1]
 
     def kill(self) -> None:
         self.process.kill()
@@ -96,11 +127,13 @@ class _Worker:
 
 
 class ExtractorPool:
-    """Reusable pool of extraction worker processes; use as a context manager.
+    """Pool of extraction worker processes, fed continuously; use as a context manager.
 
-    `extract_fn` is the per-page function run in the workers (a module-level function, so it
-    can be sent to them by reference); it exists so tests can run a deliberately slow or
-    crashing page through the real pool. Not thread-safe: one `extract` call at a time.
+    `submit` queues a page from any thread and returns a Future; a dispatcher thread hands pages to
+    workers, collects results and enforces the deadline. Batches submitted by concurrent tasks
+    therefore share the workers without a gap between batches. `extract_fn` is the per-page function
+    run in the workers (a module-level function, so it can be sent to them by reference); it exists so
+    tests can run a deliberately slow or crashing page through the real pool.
     """
 
     def __init__(self, workers: int, deadline_s: float = 20.0, extract_fn: ExtractFn = extract_page_or_raise):
@@ -112,6 +145,11 @@ class ExtractorPool:
         self.deadline_s = deadline_s
         self._extract_fn = extract_fn
         self._workers: list[_Worker] = []
+        self._todo: deque[tuple[Job, Future]] = deque()
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = _CONTEXT.Pipe(duplex=False)
+        self._closing = False
+        self._dispatcher: threading.Thread | None = None
 
     def __enter__(self) -> ExtractorPool:
         self.start()
@@ -123,48 +161,96 @@ class ExtractorPool:
         self.close()
 
     def start(self) -> None:
-        while len(self._workers) < self.size:
-            self._workers.append(_Worker(self._extract_fn))
+        with self._lock:
+            if self._closing:
+                raise RuntimeError("the extractor pool is closed")
+            if self._dispatcher is not None:
+                return
+            self._workers = [_Worker(self._extract_fn) for _ in range(self.size)]
+            self._dispatcher = threading.Thread(target=self._dispatch, name="extractor-pool", daemon=True)
+            self._dispatcher.start()
 
     def close(self) -> None:
-        workers, self._workers = self._workers, []
-        for worker in workers:
+        with self._lock:
+            self._closing = True
+            dispatcher, self._dispatcher = self._dispatcher, None
+        self._wake()
+        if dispatcher is not None:
+            dispatcher.join()
+        for worker in self._workers:
             worker.stop()
+        self._workers = []
+        self._wake_r.close()
+        self._wake_w.close()
 
-    def extract(self, pages: Sequence[tuple[str, str, str | None]]) -> dict[str, Result]:
-        """Like `extract_many`, on this pool's workers (started on first use)."""
+    def submit(self, job: Job) -> Future:
+        """Queue (key, *arguments) for extraction; the Future's result is an Extracted or why not."""
         self.start()
-        todo = deque(pages)
-        results: dict[str, Result] = {}
-        idle = list(self._workers)
-        busy: dict[Connection, _Worker] = {}
-        while todo or busy:
-            while todo and idle:
-                key, html, url = todo.popleft()
-                worker = idle.pop()
-                worker.send(key, html, url)
-                busy[worker.conn] = worker
-            now = time.monotonic()
-            timeout = max(0.0, min(w.started + self.deadline_s for w in busy.values()) - now)
-            for conn in wait(list(busy), timeout=timeout):
-                worker = busy.pop(conn)  # type: ignore[arg-type]
-                try:
-                    results[worker.key] = conn.recv()  # type: ignore[index]
-                    idle.append(worker)
-                except (EOFError, OSError):  # the worker died (crash, out of memory)
-                    fresh = self._replace(worker)
-                    results[worker.key] = f"worker died (exit code {worker.process.exitcode})"  # type: ignore[index]
-                    idle.append(fresh)
-            now = time.monotonic()
-            for conn, worker in list(busy.items()):
-                if now - worker.started >= self.deadline_s:
-                    del busy[conn]
-                    results[worker.key] = f"timeout after {self.deadline_s:g}s"  # type: ignore[index]
-                    idle.append(self._replace(worker))
-        return results
+        future: Future = Future()
+        with self._lock:
+            self._todo.append((job, future))
+        self._wake()
+        return future
 
-    def _replace(self, worker: _Worker) -> _Worker:
+    def extract(self, pages: Sequence[Job]) -> dict[str, Result]:
+        """Like `extract_many`, on this pool's workers (started on first use)."""
+        futures = [(job[0], self.submit(job)) for job in pages]
+        return {key: future.result() for key, future in futures}
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send_bytes(b"")
+        except OSError:
+            pass
+
+    def _dispatch(self) -> None:
+        """The dispatcher thread: the only one touching workers."""
+        try:
+            while True:
+                with self._lock:
+                    if self._closing:
+                        break
+                    for depth in range(QUEUE_DEPTH):  # first give every worker a page, then a next one
+                        for worker in self._workers:
+                            if self._todo and len(worker.assigned) <= depth:
+                                worker.send(*self._todo.popleft())
+                busy = {w.conn: w for w in self._workers if w.assigned}
+                timeout = None
+                if busy:
+                    first = min(w.started for w in busy.values())
+                    timeout = max(0.0, first + self.deadline_s - time.monotonic())
+                for conn in wait([*busy, self._wake_r], timeout=timeout):
+                    if conn is self._wake_r:
+                        while self._wake_r.poll():
+                            self._wake_r.recv_bytes()
+                        continue
+                    worker = busy[conn]  # type: ignore[index]
+                    try:
+                        result = conn.recv()  # type: ignore[union-attr]
+                    except (EOFError, OSError):  # the worker died (crash, out of memory)
+                        future, exitcode = self._replace(worker)
+                        future.set_result(f"worker died (exit code {exitcode})")
+                        continue
+                    worker.answered().set_result(result)
+                now = time.monotonic()
+                for worker in list(self._workers):
+                    if worker.assigned and now - worker.started >= self.deadline_s:
+                        future, _ = self._replace(worker)
+                        future.set_result(f"timeout after {self.deadline_s:g}s")
+        finally:
+            with self._lock:
+                left = [f for _, f in self._todo] + [f for w in self._workers for _, f in w.assigned]
+                self._todo.clear()
+            for future in left:
+                if not future.done():
+                    future.set_exception(RuntimeError("the extractor pool was closed"))
+
+    def _replace(self, worker: _Worker) -> tuple[Future, int | None]:
+        """Kill `worker` and start a fresh one in its place; the pages queued behind its current one
+        go back to the front of the queue. Returns the current page's Future and the exit code."""
         worker.kill()
-        fresh = _Worker(self._extract_fn)
-        self._workers[self._workers.index(worker)] = fresh
-        return fresh
+        current, *behind = worker.assigned
+        with self._lock:
+            self._todo.extendleft(reversed(behind))
+        self._workers[self._workers.index(worker)] = _Worker(self._extract_fn)
+        return current[1], worker.process.exitcode

@@ -2,13 +2,13 @@
 
 FeedEntry (what a feed said) -> Page (what was fetched) -> Article (clean text, metadata,
 fingerprint) -> Verdict (new, or a copy of a stored article) -> Mention -> Alert.
-Library types (feedparser dicts, trafilatura documents, httpx responses) are converted at the
+Library types (feedparser dicts, trafilatura documents, HTTP responses) are converted at the
 edge; nothing downstream sees them. All records are frozen and slotted.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Literal
 
@@ -52,14 +52,34 @@ class FeedPoll:
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """An article page as fetched: decoded HTML, or the reason it could not be had."""
+    """An article page as fetched: its body, or the reason it could not be had.
+
+    The body stays bytes until an extraction worker decodes it (`html`), so the flow process, which
+    fetches for every worker, spends no time decoding or re-encoding pages to hand them over.
+    """
 
     url: str  # the canonical URL that was requested
     final_url: str | None  # after redirects
     status: int | None
-    html: str | None  # decoded text; None when the fetch failed
-    error: str | None = None
+    body: bytes | None  # Content-Encoding removed; None when the fetch failed or was dropped
+    content_type: str | None = None
+    error: str | None = None  # why the fetch failed; None when it succeeded
     fetched_at: datetime | None = None
+
+    @property
+    def fetched(self) -> bool:
+        return self.error is None
+
+    @property
+    def html(self) -> str | None:
+        """The body decoded as a browser would (BOM, declared charset, else UTF-8)."""
+        from extractors.charset import decode_html
+
+        return None if self.body is None else decode_html(self.body, self.content_type)
+
+    def without_body(self) -> Page:
+        """The page's outcome without its bytes (once extracted, they are not needed any more)."""
+        return replace(self, body=None)
 
 
 @dataclass(frozen=True, slots=True)

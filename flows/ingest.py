@@ -77,22 +77,9 @@ def poll_shard(
         return list(ex.map(lambda f: poll_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
 
 
-@task(
-    name="fetch-pages",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=1,
-    retry_condition_fn=_only_transient,
-)
-def fetch_batch(urls: Sequence[str], settings: FetchSettings) -> tuple[list[Page], float]:
-    """Fetch a batch of pages; returns them (in order) and the seconds it took."""
-    t = time.perf_counter()
-    return fetch_pages(urls, _fetcher(settings)), time.perf_counter() - t
-
-
-FETCH_AHEAD = 3  # page batches fetched or being extracted at once
+FETCH_AHEAD = 3  # page batches being fetched or extracted at once
 _POOL: ExtractorPool | None = None
-_POOL_LOCK = threading.Lock()  # the pool is not thread-safe; extract tasks run in Prefect's threads
+_POOL_LOCK = threading.Lock()
 _FETCHERS: dict[FetchSettings, Fetcher] = {}
 _FETCHERS_LOCK = threading.Lock()
 
@@ -108,48 +95,54 @@ def _fetcher(settings: FetchSettings) -> Fetcher:
 
 
 def _pool(workers: int, deadline: float) -> ExtractorPool:
-    """One process pool per flow process, reused across batches and runs (workers start once)."""
+    """One process pool per flow process, shared by concurrent batches and reused across runs."""
     global _POOL
-    if _POOL is None:
-        _POOL = ExtractorPool(workers, deadline)
-        _POOL.__enter__()
-    return _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ExtractorPool(workers, deadline)
+            _POOL.start()
+        return _POOL
 
 
 def shutdown_workers() -> None:
     """Stop the extraction processes and close the shared HTTP clients (end of a run)."""
     global _POOL
-    if _POOL is not None:
-        _POOL.__exit__(None, None, None)
-        _POOL = None
+    with _POOL_LOCK:
+        pool, _POOL = _POOL, None
+    if pool is not None:
+        pool.close()
     with _FETCHERS_LOCK:
         for fetcher in _FETCHERS.values():
             fetcher.close()
         _FETCHERS.clear()
 
 
-@task(name="extract-pages", cache_policy=NO_CACHE)
-def extract_batch(fetched: tuple[Sequence[Page], float], workers: int, deadline: float) -> tuple[dict, float]:
-    """Extract the text of a batch of fetched pages. workers == 0: in this process (Dask workers)."""
+@dataclass
+class PageBatch:
+    """A fetched and extracted batch: the pages without their bodies, extraction results by URL,
+    and the seconds spent fetching and extracting (the latter includes waiting for the pool)."""
+
+    pages: list[Page]
+    extracted: dict
+    fetch_s: float
+    extract_s: float
+
+
+@task(name="fetch-extract-pages", cache_policy=NO_CACHE)
+def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, deadline: float) -> PageBatch:
+    """Fetch a batch of pages, then extract their text: on the shared process pool, or in this
+    process when workers == 0 (Dask workers). One task per batch: a task run costs Prefect time."""
     t = time.perf_counter()
-    items = [(p.url, p.html, p.final_url or p.url) for p in fetched[0] if p.html]
-    if not items:
-        return {}, 0.0
+    pages = fetch_pages(urls, _fetcher(settings))
+    fetch_s = time.perf_counter() - t
+    jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
+    t = time.perf_counter()
     if workers == 0:
-        out = extract_many(items, workers=0, deadline_s=deadline)
+        extracted = extract_many(jobs, workers=0, deadline_s=deadline)
     else:
-        out, t = _extract_in_pool(items, workers, deadline)
-    return out, time.perf_counter() - t
-
-
-def _extract_in_pool(items, workers: int, deadline: float) -> tuple[dict, float]:
-    """Extract on the shared process pool, one batch at a time (the pool is not thread-safe, and one
-    batch keeps every worker busy). A plain module function: Dask pickles the task by value, and a
-    lock referenced from the task itself could not be pickled. Returns the results and the start
-    time of the extraction proper (not of the wait for the pool)."""
-    with _POOL_LOCK:
-        t = time.perf_counter()
-        return _pool(workers, deadline).extract(items), t
+        extracted = _pool(workers, deadline).extract(jobs)
+    # The bodies are done with: not kept in memory, nor sent back from a Dask worker.
+    return PageBatch([p.without_body() for p in pages], extracted, fetch_s, time.perf_counter() - t)
 
 
 @dataclass
@@ -239,19 +232,18 @@ def ingest(
         counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
         lap("poll")
 
-        # 2. what is new (ledger), 3. fetch and extract in overlapping batches
+        # 2. what is new (ledger); 3. fetch, extract, judge and match in overlapping batches; 4. store
         entries = [e for p in polls for e in p.entries]
         intake = P.select_new(entries, wh)
         counts.entries_new = intake.size
         lap("ledger")
-        articles, rejected = fetch_extract_build(
-            intake, s, fs, extract_workers(s, on_dask), topic, counts, progress, timings
-        )
-        lap("fetch_extract_build")
-        P.store_batch(wh, run_id, articles, rejected, intake, matching, counts, timings=timings)
-        lap("store")
+        rows = P.RunRows(run_id, P.utcnow(), counts, matching)
+        fetch_extract_judge(wh, intake, s, fs, extract_workers(s, on_dask), topic, rows, progress, timings)
+        lap("fetch_extract_judge")
+        rows.write(wh)  # everything in one transaction: an alert exists if and only if its article does
+        lap("write")
 
-        # 6. operational alerts, then deliver the outbox (after the write: sent only when accepted)
+        # 5. operational alerts, then deliver the outbox (after the write: sent only when accepted)
         raise_feed_alerts(wh, s, counts.outage, run_id)
         sent, pending = deliver_pending(wh, s)
         counts.alerts_sent, counts.alerts_pending = sent, pending
@@ -284,21 +276,24 @@ def ingest(
     return result
 
 
-def fetch_extract_build(
+def fetch_extract_judge(
+    wh: Warehouse,
     intake: P.Intake,
     s: Settings,
     fs: FetchSettings,
     workers: int,
     topic: TopicFilter,
-    counts: P.RunCounts,
+    rows: P.RunRows,
     progress: Progress,
     timings: dict[str, float],
-) -> tuple[list[P.Article], list[P.Rejected]]:
-    """Fetch, extract and build the new entries' articles in batches that overlap.
+) -> None:
+    """Fetch and extract the new entries' pages in batches that overlap; build, judge and match each
+    batch's articles into `rows` as soon as it is extracted, while later batches are still fetched
+    and extracted.
 
-    A window of FETCH_AHEAD batches is in flight: fetching runs ahead of extraction, but only so far,
-    so the HTML waiting in memory stays bounded whatever the size of the run. Each batch's articles
-    are built as soon as it is extracted, while later batches are still fetched and extracted.
+    A window of FETCH_AHEAD batches is in flight, so the HTML waiting in memory stays bounded
+    whatever the size of the run. Batches are judged in order (config order of the feeds), so the
+    first copy of a story seen is its original.
     """
     by_url = {e.url: e for e in intake.to_fetch}
     urls = list(by_url)
@@ -308,38 +303,44 @@ def fetch_extract_build(
 
     def submit_next() -> None:
         if queued:
-            ff = fetch_batch.submit(queued.popleft(), fs)
-            in_flight.append((ff, extract_batch.submit(ff, workers, s.extract.deadline_s)))
+            in_flight.append(fetch_extract.submit(queued.popleft(), fs, workers, s.extract.deadline_s))
 
     for _ in range(FETCH_AHEAD):
         submit_next()
-    articles, rejected = [], []
-    done_n, fetch_s, extract_s, build_s = 0, 0.0, 0.0, 0.0
+    judge = P.Judge(wh)
+    rejected: list[P.Rejected] = []
+    done_n = 0
+    spent = dict.fromkeys(("fetch_task_s", "extract_task_s", "build_s", "judge", "match"), 0.0)
     while in_flight:
-        ff, ef = in_flight.popleft()
+        batch: PageBatch = in_flight.popleft().result()
         submit_next()
-        fetched, secs = ff.result()
-        fetch_s += secs
-        progress.update("pages fetched", done_n + len(fetched), len(urls))
-        extracted, secs = ef.result()
-        extract_s += secs
+        spent["fetch_task_s"] += batch.fetch_s
+        spent["extract_task_s"] += batch.extract_s
         t0 = time.perf_counter()
-        for page in fetched:
-            counts.pages_fetched += page.html is not None
+        articles = []
+        for page in batch.pages:
+            rows.counts.pages_fetched += page.fetched
             built = P.build_article(
                 by_url[page.url],
                 page,
-                extracted.get(page.url),
+                batch.extracted.get(page.url),
                 topic=topic,
                 min_words=s.extract.min_words,
                 min_feed_words=s.extract.min_feed_words,
             )
             (articles if isinstance(built, P.Article) else rejected).append(built)
-        build_s += time.perf_counter() - t0
-        done_n += len(fetched)
+        t1 = time.perf_counter()
+        verdicts, ids = judge.judge(articles)
+        t2 = time.perf_counter()
+        match_before = rows.match_s
+        rows.add_judged(articles, verdicts, ids)
+        spent["build_s"] += t1 - t0
+        spent["judge"] += t2 - t1
+        spent["match"] += rows.match_s - match_before
+        done_n += len(batch.pages)
         progress.update("pages extracted", done_n, len(urls), force=True)
-    timings.update(fetch_task_s=fetch_s, extract_task_s=extract_s, build_s=build_s)
-    return articles, rejected
+    rows.add_outcomes(rejected, intake)
+    timings.update(spent)
 
 
 def publish_artifacts(result: RunResult) -> None:

@@ -193,7 +193,7 @@ def build_article(
 ) -> Article | Rejected:
     """Choose the article's text (page, else the feed's own), clean it, and keep it only on topic."""
     page_problem = None
-    if page is None or page.html is None:
+    if page is None or not page.fetched:
         page_problem = f"page fetch failed: {page.error if page else 'not fetched'}"
     elif not isinstance(extracted, Extracted):
         page_problem = f"extraction failed: {extracted or 'nothing extracted'}"
@@ -206,8 +206,8 @@ def build_article(
         if words(feed_text) >= min_feed_words:
             text, source = feed_text, "feed"
         else:
-            transient = page is not None and page.html is None and _transient(page)
-            outcome = "fetch_failed" if page is None or page.html is None else "extract_empty"
+            transient = page is not None and not page.fetched and _transient(page)
+            outcome = "fetch_failed" if page is None or not page.fetched else "extract_empty"
             return Rejected(entry, outcome, page_problem, retry=transient)
     ex = extracted if isinstance(extracted, Extracted) and source == "page" else None
     title = entry.title or (ex.title if ex else "") or ""
@@ -231,62 +231,74 @@ def _transient(page: Page) -> bool:
     return page.status is None or page.status in TRANSIENT_STATUSES
 
 
-# ---- copies: judge a batch against the store and against itself --------------------------------
+# ---- copies: judge batches against the store and against the run's earlier articles -------------
+
+
+class Judge:
+    """Judges the batches of one run in turn, each against the store and every new article of the
+    run judged before it (so the flow can judge a batch while later ones are still extracted).
+
+    Exact text first (hash lookup), then near copies: LSH band keys joined against the stored keys
+    for the whole batch at once, candidates verified on their text.
+    """
+
+    def __init__(self, wh: Warehouse):
+        self.wh = wh
+        self._hash: dict[str, int] = {}  # text hash -> article_id, new articles of this run
+        self._bands: dict[int, list[int]] = {}  # band key -> article_ids, new articles of this run
+        self._texts: dict[int, str] = {}  # new articles of this run
+        self._sets: dict[int, object] = {}  # shingle sets, computed once and only when needed
+
+    def judge(self, articles: Sequence[Article]) -> tuple[list[Verdict], list[int]]:
+        """A verdict per article, in order, and the article_id reserved for each new one (0 for copies)."""
+        wh = self.wh
+        by_hash = wh.articles_by_text_hash([a.fingerprint.text_hash for a in articles])
+        candidates = wh.band_candidates([(i, a.fingerprint.band_keys) for i, a in enumerate(articles)])
+        texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)
+        texts.update(self._texts)
+        new_ids = wh.reserve_article_ids(len(articles))
+        verdicts: list[Verdict] = []
+        ids: list[int] = []
+        for i, a in enumerate(articles):
+            fp = a.fingerprint
+            original = by_hash.get(fp.text_hash) or self._hash.get(fp.text_hash)
+            verdict = Verdict(True, original, "exact", 1.0) if original else None
+            if verdict is None:
+                local = Counter(aid for k in fp.band_keys for aid in self._bands.get(k, ()))
+                pool = [aid for aid in candidates.get(i, ()) if aid in texts]
+                pool += [aid for aid, _ in local.most_common(20)]
+                verdict = self._near_copy(a.text, pool, texts)
+            if verdict:
+                verdicts.append(verdict)
+                ids.append(0)
+                continue
+            aid = new_ids[i]
+            verdicts.append(Verdict(False))
+            ids.append(aid)
+            self._hash[fp.text_hash] = aid
+            self._texts[aid] = texts[aid] = a.text  # later articles may copy this one
+            for k in fp.band_keys:
+                self._bands.setdefault(k, []).append(aid)
+        return verdicts, ids
+
+    def _near_copy(self, text: str, pool: list[int], texts: dict[int, str]) -> Verdict | None:
+        best, mine = None, None
+        for aid in pool:
+            mine = shingle_set(text) if mine is None else mine
+            if aid not in self._sets:
+                self._sets[aid] = shingle_set(texts[aid])
+            ok, score = near_copy_of_sets(mine, self._sets[aid])
+            if ok and (best is None or score > best[1]):
+                best = (aid, score)
+        return Verdict(True, best[0], "near", round(best[1], 4)) if best else None
 
 
 def judge(articles: Sequence[Article], wh: Warehouse) -> tuple[list[Verdict], list[int]]:
-    """A verdict per article, in order, and the article_id reserved for each new one (0 for copies).
-
-    Exact text first (hash lookup), then near copies: LSH band keys joined against the stored keys
-    for the whole batch at once, candidates verified on their text. Earlier articles of the same
-    batch count as stored for later ones.
-    """
-    by_hash = wh.articles_by_text_hash([a.fingerprint.text_hash for a in articles])
-    candidates = wh.band_candidates([(i, a.fingerprint.band_keys) for i, a in enumerate(articles)])
-    texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)
-    new_ids = wh.reserve_article_ids(len(articles))
-    verdicts: list[Verdict] = []
-    ids: list[int] = []
-    batch_hash: dict[str, int] = {}
-    batch_bands: dict[int, list[int]] = {}  # band key -> indexes of new articles in this batch
-    sets: dict[int, object] = {}  # shingle sets of candidates, computed once and only when needed
-
-    def shingles_of(aid: int):
-        if aid not in sets:
-            sets[aid] = shingle_set(texts[aid])
-        return sets[aid]
-
-    for i, a in enumerate(articles):
-        fp = a.fingerprint
-        original = by_hash.get(fp.text_hash) or batch_hash.get(fp.text_hash)
-        verdict = Verdict(True, original, "exact", 1.0) if original else None
-        if verdict is None:
-            local = Counter(j for k in fp.band_keys for j in batch_bands.get(k, ()))
-            pool = [aid for aid in candidates.get(i, ()) if aid in texts]
-            pool += [ids[j] for j, _ in local.most_common(20)]
-            best, mine = None, None
-            for aid in pool:
-                mine = shingle_set(a.text) if mine is None else mine
-                ok, score = near_copy_of_sets(mine, shingles_of(aid))
-                if ok and (best is None or score > best[1]):
-                    best = (aid, score)
-            if best:
-                verdict = Verdict(True, best[0], "near", round(best[1], 4))
-        if verdict:
-            verdicts.append(verdict)
-            ids.append(0)
-            continue
-        aid = new_ids[i]
-        verdicts.append(Verdict(False))
-        ids.append(aid)
-        batch_hash[fp.text_hash] = aid
-        texts[aid] = a.text  # later articles of the batch may copy this one
-        for k in fp.band_keys:
-            batch_bands.setdefault(k, []).append(i)
-    return verdicts, ids
+    """`Judge.judge` for one batch on its own."""
+    return Judge(wh).judge(articles)
 
 
-# ---- storing a judged batch with its mentions and alerts ---------------------------------------
+# ---- storing a run's judged articles with their mentions and alerts ------------------------------
 
 
 @dataclass
@@ -314,32 +326,37 @@ def article_row(a: Article, aid: int, run_id: int, now: datetime) -> dict:
     }
 
 
-def store_batch(
-    wh: Warehouse,
-    run_id: int,
-    articles: Sequence[Article],
-    rejected: Sequence[Rejected],
-    intake: Intake,
-    matching: Matching | None,
-    counts: RunCounts,
-    *,
-    alert: bool = True,
-    timings: dict[str, float] | None = None,
-) -> None:
-    """Judge, then write articles, band keys, copies, the ledger, mentions and alerts in ONE transaction,
-    so an alert exists if and only if its article does (the outbox)."""
-    now = utcnow()
-    timings = timings if timings is not None else {}
-    match_s = 0.0
-    with wh.transaction():
-        t0 = time.perf_counter()
-        verdicts, ids = judge(articles, wh)
-        timings["judge"] = time.perf_counter() - t0
-        art_rows, bands, dups, ledger, mention_rows, alert_rows = [], [], [], [], [], []
+@dataclass
+class RunRows:
+    """Every row a run writes, gathered batch by batch and written in ONE transaction at the end, so
+    an alert exists if and only if its article does (the outbox). `now` stamps them all."""
+
+    run_id: int
+    now: datetime
+    counts: RunCounts
+    matching: Matching | None = None
+    alert: bool = True
+    articles: list[dict] = field(default_factory=list)
+    bands: list[tuple[int, int]] = field(default_factory=list)
+    dups: list[dict] = field(default_factory=list)
+    ledger: list[LedgerRow] = field(default_factory=list)
+    mentions: list[dict] = field(default_factory=list)
+    alerts: list[dict] = field(default_factory=list)
+    first_ids: dict[str, int] = field(default_factory=dict)  # url -> its article (or original)
+    match_s: float = 0.0
+
+    def add_judged(
+        self, articles: Sequence[Article], verdicts: Sequence[Verdict], ids: Sequence[int]
+    ) -> None:
+        """Rows for a judged batch: copies, or new articles with their mentions and alerts."""
+        counts, now, run_id = self.counts, self.now, self.run_id
         for a, v, aid in zip(articles, verdicts, ids, strict=True):
             if v.is_copy:
-                dups.append(_dup(a.url, a.feed, a.title, now, v.duplicate_of, v.method, v.similarity, run_id))
-                ledger.append(
+                self.first_ids[a.url] = v.duplicate_of
+                self.dups.append(
+                    _dup(a.url, a.feed, a.title, now, v.duplicate_of, v.method, v.similarity, run_id)
+                )
+                self.ledger.append(
                     _ledger(
                         a.feed,
                         a.url,
@@ -352,63 +369,69 @@ def store_batch(
                 )
                 counts.copies += 1
                 continue
-            art_rows.append(article_row(a, aid, run_id, now))
-            bands.extend((k, aid) for k in a.fingerprint.band_keys)
-            ledger.append(
+            self.first_ids[a.url] = aid
+            self.articles.append(article_row(a, aid, run_id, now))
+            self.bands.extend((k, aid) for k in a.fingerprint.band_keys)
+            self.ledger.append(
                 _ledger(a.feed, a.url, a.guid, a.title, "stored", f"text from {a.text_source}", aid)
             )
             counts.articles_stored += 1
-            if matching is None:
-                continue
-            t1 = time.perf_counter()
-            found = matching.matcher.find(a.title, a.text)
-            match_s += time.perf_counter() - t1
-            for m in found:
-                mention_rows.append(
-                    {
-                        "article_id": aid,
-                        "kind": m.kind,
-                        "name": m.name,
-                        "alias": m.alias,
-                        "count": m.count,
-                        "snippet": m.snippet,
-                    }
-                )
-            counts.mentions += len(found)
-            if alert:
-                for rule, _ in fired_rules(matching.rules, found):
-                    for channel in rule.channels:
-                        alert_rows.append(
-                            {
-                                "rule": rule.name,
-                                "article_id": aid,
-                                "channel": channel,
-                                "created_at": now,
-                                "subject": None,
-                            }
-                        )
+            if self.matching is not None:
+                self._match(a, aid)
+
+    def _match(self, a: Article, aid: int) -> None:
+        t1 = time.perf_counter()
+        found = self.matching.matcher.find(a.title, a.text)
+        self.match_s += time.perf_counter() - t1
+        for m in found:
+            self.mentions.append(
+                {
+                    "article_id": aid,
+                    "kind": m.kind,
+                    "name": m.name,
+                    "alias": m.alias,
+                    "count": m.count,
+                    "snippet": m.snippet,
+                }
+            )
+        self.counts.mentions += len(found)
+        if self.alert:
+            for rule, _ in fired_rules(self.matching.rules, found):
+                for channel in rule.channels:
+                    self.alerts.append(
+                        {
+                            "rule": rule.name,
+                            "article_id": aid,
+                            "channel": channel,
+                            "created_at": self.now,
+                            "subject": None,
+                        }
+                    )
+
+    def add_outcomes(self, rejected: Sequence[Rejected], intake: Intake) -> None:
+        """Ledger (and copy) rows for the entries that did not become articles; after every batch
+        was judged, since an entry repeating an earlier URL follows the fate of its first."""
+        counts, now, run_id = self.counts, self.now, self.run_id
         for e, aid in intake.url_copies:
-            dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
-            ledger.append(_ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid))
+            self.dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
+            self.ledger.append(
+                _ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid)
+            )
             counts.copies += 1
-        first_ids = {a.url: aid for a, aid in zip(articles, ids, strict=True) if aid}
-        first_ids.update(
-            {a.url: v.duplicate_of for a, v in zip(articles, verdicts, strict=True) if v.is_copy}
-        )
         rejected_by_url = {r.entry.url: r for r in rejected}
         for e, first in intake.same_run:
-            aid = first_ids.get(first.url)
+            aid = self.first_ids.get(first.url)
             if aid:
-                dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
-                ledger.append(
+                self.dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
+                self.ledger.append(
                     _ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid)
                 )
                 counts.copies += 1
             else:  # the first entry with this URL was rejected: so is this one, for the same reason
                 r = rejected_by_url[first.url]
-                ledger.append(_ledger(e.feed, e.url, e.guid, e.title, r.outcome, r.reason, None))
+                self.ledger.append(_ledger(e.feed, e.url, e.guid, e.title, r.outcome, r.reason, None))
         for e in intake.no_link:
-            ledger.append(
+            self.ledger.append(
                 _ledger(
                     e.feed,
                     entry_key(e),
@@ -422,7 +445,7 @@ def store_batch(
             )
             counts.no_link += 1
         for r in rejected:
-            ledger.append(
+            self.ledger.append(
                 _ledger(
                     r.entry.feed,
                     r.entry.url,
@@ -435,14 +458,42 @@ def store_batch(
                 )
             )
             setattr(counts, r.outcome, getattr(counts, r.outcome) + 1)
-        timings["match"] = match_s
-        t2 = time.perf_counter()
-        wh.insert_articles(art_rows, bands)
-        wh.insert_duplicates(dups)
-        wh.write_ledger(ledger, run_id, now)
-        wh.insert_mentions(mention_rows)
-        counts.alerts_created += wh.insert_alerts(alert_rows)
-        timings["write"] = time.perf_counter() - t2
+
+    def write(self, wh: Warehouse) -> None:
+        """Everything in one transaction."""
+        with wh.transaction():
+            wh.insert_articles(self.articles, self.bands)
+            wh.insert_duplicates(self.dups)
+            wh.write_ledger(self.ledger, self.run_id, self.now)
+            wh.insert_mentions(self.mentions)
+            self.counts.alerts_created += wh.insert_alerts(self.alerts)
+
+
+def store_batch(
+    wh: Warehouse,
+    run_id: int,
+    articles: Sequence[Article],
+    rejected: Sequence[Rejected],
+    intake: Intake,
+    matching: Matching | None,
+    counts: RunCounts,
+    *,
+    alert: bool = True,
+    timings: dict[str, float] | None = None,
+) -> None:
+    """Judge one batch, then write its articles, band keys, copies, the ledger, mentions and alerts
+    in one transaction (the flow does the same batch by batch with `Judge` and `RunRows`)."""
+    timings = timings if timings is not None else {}
+    rows = RunRows(run_id, utcnow(), counts, matching, alert)
+    t0 = time.perf_counter()
+    verdicts, ids = judge(articles, wh)
+    timings["judge"] = time.perf_counter() - t0
+    rows.add_judged(articles, verdicts, ids)
+    rows.add_outcomes(rejected, intake)
+    timings["match"] = rows.match_s
+    t2 = time.perf_counter()
+    rows.write(wh)
+    timings["write"] = time.perf_counter() - t2
 
 
 def _dup(url, feed, title, now, original, method, similarity, run_id) -> dict:

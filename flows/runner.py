@@ -62,6 +62,20 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
     try:
-        return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
+        with one_shot_settings():
+            return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
     finally:
         shutdown_workers()
+
+
+def one_shot_settings():
+    """Prefect settings for a flow run called in this process (`run`, `demo`), as a context manager.
+
+    Against an ephemeral API server (no PREFECT_API_URL), which lives and dies with this process,
+    flow-run heartbeats (they let a server notice a crashed run) serve nothing, and their thread,
+    which sleeps in 1-second steps and is joined at the end, adds up to a second to every run.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    ephemeral = get_current_settings().api.url is None
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if ephemeral else {})

@@ -75,7 +75,7 @@ def test_dask_runner_stores_what_the_default_runner_stores(tmp_path, demo_site, 
         dask_run = ingest(dask_cfg)
 
     ran = {name for name, _ in FINISHED_ON_DASK}
-    assert {"poll_shard", "fetch_batch", "extract_batch"} <= ran, ran
+    assert {"poll_shard", "fetch_extract"} <= ran, ran
     pids = {pid for _, pid in FINISHED_ON_DASK}
     assert os.getpid() not in pids and -1 not in pids  # every task ran in a worker process
 

@@ -126,3 +126,39 @@ def test_pool_kills_a_page_past_its_deadline_and_goes_on():
 def test_pool_rejects_zero_workers():
     with pytest.raises(ValueError):
         ExtractorPool(0)
+
+
+def test_pool_is_fed_from_several_threads_at_once():
+    """Concurrent batches (the flow's tasks) share one pool; each gets exactly its own results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def batch(n: int) -> dict:
+        return pool.extract([(f"{n}-{i}", ARTICLE_PAGE, None) for i in range(4)] + [(f"{n}-e", "", None)])
+
+    with ExtractorPool(2) as pool, ThreadPoolExecutor(3) as ex:
+        outs = list(ex.map(batch, range(3)))
+    for n, out in enumerate(outs):
+        assert set(out) == {f"{n}-{i}" for i in range(4)} | {f"{n}-e"}
+        assert all(isinstance(out[f"{n}-{i}"], Extracted) for i in range(4))
+        assert out[f"{n}-e"] == "empty"
+
+
+def test_extract_takes_the_body_as_fetched():
+    """Bytes are decoded in the worker by the Content-Type charset (here windows-1251)."""
+    page = ARTICLE_PAGE.replace("Jane Reporter", "Иван Петров").replace('<meta charset="utf-8">', "")
+    body = page.encode("cp1251")
+    with ExtractorPool(1) as pool:
+        got = pool.extract([("ru", body, "https://defense.example/ru", "text/html; charset=windows-1251")])[
+            "ru"
+        ]
+    assert isinstance(got, Extracted) and got.author == "Иван Петров"
+
+
+def test_closing_the_pool_fails_pages_still_queued():
+    pool = ExtractorPool(1, deadline_s=30, extract_fn=slow_or_crashing_extract)
+    slow, queued = pool.submit(("slow", "SLOW", None)), pool.submit(("next", ARTICLE_PAGE, None))
+    time.sleep(0.5)
+    pool.close()
+    for future in (slow, queued):
+        with pytest.raises(RuntimeError, match="closed"):
+            future.result(timeout=10)

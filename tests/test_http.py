@@ -6,11 +6,11 @@ import zlib
 
 import pytest
 
+from extractors.charset import decode_html
 from extractors.errors import BodyTooLarge, FetchError, RefusedAddress, TransientFetchError
 from extractors.http import (
     Fetcher,
     FetchSettings,
-    decode_html,
     fetch_pages,
     is_public_address,
     parse_retry_after,
