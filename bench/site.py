@@ -287,8 +287,8 @@ def write_config(
     *,
     per_host: int = 4,
     max_workers: int = 16,
-    page_batch: int = 100,
-    poll_batch: int = 50,
+    page_batch: int | None = None,
+    poll_batch: int | None = None,
     extract_workers: int | None = None,
 ) -> Path:
     """A newswatch config for the site: every feed, loopback hosts allowed, a small watchlist."""
@@ -303,8 +303,8 @@ per_host = {per_host}
 max_workers = {max_workers}
 
 [runner]
-page_batch = {page_batch}
-poll_batch = {poll_batch}
+{"" if page_batch is None else f"page_batch = {page_batch}"}
+{"" if poll_batch is None else f"poll_batch = {poll_batch}"}
 {"" if extract_workers is None else f"[extract]{chr(10)}workers = {extract_workers}{chr(10)}"}
 [watchlist]
 keywords = ["missile defense", "NATO", "Pentagon", "Congress"]

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from trafilatura import bare_extraction
 
 from extractors.charset import decode_html
 from extractors.clean import clean_text, line_key
+from extractors.fingerprint import fingerprint
 from extractors.records import Extracted
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,15 @@ def extract_page_or_raise(
         published_at=_parse_date(doc.date) if doc is not None else None,
         lang=(doc.language if doc is not None and doc.language else None) or _html_lang(html),
     )
+
+
+def extract_with_fingerprint(
+    html: str | bytes, url: str | None = None, content_type: str | None = None
+) -> Extracted | None:
+    """`extract_page_or_raise`, with the text's fingerprint: the ingest's extraction workers compute
+    it next to the text, instead of the flow process, whose one core also fetches for all of them."""
+    extracted = extract_page_or_raise(html, url, content_type)
+    return None if extracted is None else replace(extracted, fingerprint=fingerprint(extracted.text))
 
 
 def _drop_leading_title(text: str, title: str | None) -> str:

@@ -45,7 +45,7 @@ MIN_SHARED_SHINGLES = 40  # about two paragraphs in common, whatever the lengths
 MIN_LENGTH_RATIO = 0.3  # smaller / larger shingle count: an excerpt of a long story is not a copy
 
 _APOSTROPHES = re.compile("['\u2018\u2019\u02bc\u00b4`\u2032]")
-_PUNCTUATION = re.compile(r"[^\w\s]|_")  # one char at a time measured faster than runs
+_WORD = re.compile(r"[^\W_]+")  # runs of word characters; punctuation and "_" separate words
 
 
 def _constants(stream: int, size: int, odd: bool) -> np.ndarray:
@@ -76,8 +76,12 @@ class Similarity:
 
 def normalise(text: str) -> str:
     """NFKC, case-folded, apostrophes dropped, other punctuation as spaces, whitespace collapsed."""
-    text = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text or "").casefold())
-    return " ".join(_PUNCTUATION.sub(" ", text).split())
+    return " ".join(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    """The words of `normalise(text)`."""
+    return _WORD.findall(_APOSTROPHES.sub("", unicodedata.normalize("NFKC", text or "").casefold()))
 
 
 def text_hash(text: str) -> str:
@@ -87,12 +91,12 @@ def text_hash(text: str) -> str:
 
 def fingerprint(text: str) -> Fingerprint:
     """Text hash, LSH band keys (signed 64-bit, band index in the top bits) and shingle count."""
-    normalised = normalise(text)
+    words = _words(text)
+    normalised = " ".join(words)
     digest = hashlib.sha256(normalised.encode("utf-8")).hexdigest()
-    words = normalised.split()
     shingles = _shingle_hashes(words)
     if shingles.size == 0:
-        return Fingerprint(text_hash=digest, band_keys=(), shingle_count=0)
+        return Fingerprint(text_hash=digest, band_keys=(), shingle_count=0, shingles=shingles)
     body = _minhash(shingles, NUM_PERM)
     lead_shingles = shingles[: max(1, LEAD_WORDS - SHINGLE_WORDS + 1)]
     lead = _minhash(lead_shingles, LEAD_BANDS * LEAD_ROWS)
@@ -102,10 +106,12 @@ def fingerprint(text: str) -> Fingerprint:
             _band_keys(lead, LEAD_BANDS, LEAD_ROWS, LEAD_BAND_OFFSET),
         ]
     )
+    unique = np.unique(shingles)
     return Fingerprint(
         text_hash=digest,
         band_keys=tuple(keys.view(np.int64).tolist()),
-        shingle_count=int(np.unique(shingles).size),
+        shingle_count=int(unique.size),
+        shingles=unique,
     )
 
 
@@ -143,7 +149,7 @@ def near_copy_of_sets(set_a: np.ndarray, set_b: np.ndarray) -> tuple[bool, float
 
 def shingle_set(text: str) -> np.ndarray:
     """Sorted unique 64-bit hashes of the text's word 5-shingles."""
-    return np.unique(_shingle_hashes(normalise(text).split()))
+    return np.unique(_shingle_hashes(_words(text)))
 
 
 def _overlap(a: str, b: str) -> tuple[int, int, int]:
@@ -183,7 +189,10 @@ def _shingle_hashes(words: list[str]) -> np.ndarray:
     """One hash per word 5-shingle (a text shorter than 5 words is one shingle)."""
     if not words:
         return np.empty(0, dtype=np.uint64)
-    hashes = np.fromiter((_word_hash(w) for w in words), dtype=np.uint64, count=len(words))
+    cached = list(map(_word_hashes.get, words))  # in C: most words of a text were seen before
+    if None in cached:
+        cached = [_word_hash(w) if h is None else h for w, h in zip(words, cached, strict=True)]
+    hashes = np.array(cached, dtype=np.uint64)
     k = min(SHINGLE_WORDS, len(words))
     n = len(words) - k + 1
     with np.errstate(over="ignore"):

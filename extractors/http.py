@@ -512,6 +512,18 @@ def fetch_pages(urls: Sequence[str], fetcher: Fetcher) -> list[Page]:
     return [page for page in pages if page is not None]
 
 
+@dataclass(frozen=True, slots=True)
+class FetchedFeed:
+    """A feed's body as fetched, still to be parsed (which may happen in another process)."""
+
+    name: str
+    url: str
+    result: HttpResult
+    sent_etag: str | None  # the validators the poll sent, echoed back should parsing fail
+    sent_last_modified: str | None
+    fetch_ms: float
+
+
 def poll_feed(
     name: str,
     url: str,
@@ -525,6 +537,20 @@ def poll_feed(
     On "not_modified" and "failed" the given etag/last_modified are echoed back (unless the
     server sent new ones), so storing the poll's validators is always right.
     """
+    got = fetch_feed(name, url, fetcher, etag=etag, last_modified=last_modified)
+    return parse_fetched(got) if isinstance(got, FetchedFeed) else got
+
+
+def fetch_feed(
+    name: str,
+    url: str,
+    fetcher: Fetcher,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+) -> FeedPoll | FetchedFeed:
+    """The fetching half of `poll_feed`: a final FeedPoll (not modified, failed), or the body for
+    `parse_fetched`. Never raises."""
     started = time.monotonic()
 
     def elapsed() -> float:
@@ -544,29 +570,61 @@ def poll_feed(
                 last_modified=result.last_modified or last_modified,
                 elapsed_ms=elapsed(),
             )
-        parsed = parse_feed(result.body, name, base_url=result.final_url, content_type=result.content_type)
-        return FeedPoll(
-            feed=name,
-            url=url,
-            outcome="ok",
-            status=result.status,
-            entries=parsed.entries,
-            etag=result.etag,
-            last_modified=result.last_modified,
-            error=parsed.warning,
-            elapsed_ms=elapsed(),
+        return FetchedFeed(name, url, result, etag, last_modified, elapsed())
+    except Exception as exc:  # one feed must never stop the run
+        return _failed_poll(name, url, exc, getattr(exc, "status", status), etag, last_modified, elapsed())
+
+
+def parse_fetched(fetched: FetchedFeed) -> FeedPoll:
+    """The parsing half of `poll_feed`. Never raises."""
+    started = time.monotonic()
+    result = fetched.result
+    try:
+        parsed = parse_feed(
+            result.body, fetched.name, base_url=result.final_url, content_type=result.content_type
         )
     except Exception as exc:  # one feed must never stop the run
-        status = getattr(exc, "status", status)
-        return FeedPoll(
-            feed=name,
-            url=url,
-            outcome="failed",
-            status=status,
-            etag=etag,
-            last_modified=last_modified,
-            error=_error_text(exc),
-            transient=bool(getattr(exc, "transient", False)),
-            retry_after=getattr(exc, "retry_after", None),
-            elapsed_ms=elapsed(),
+        elapsed = fetched.fetch_ms + (time.monotonic() - started) * 1000.0
+        return _failed_poll(
+            fetched.name,
+            fetched.url,
+            exc,
+            getattr(exc, "status", result.status),
+            fetched.sent_etag,
+            fetched.sent_last_modified,
+            elapsed,
         )
+    return FeedPoll(
+        feed=fetched.name,
+        url=fetched.url,
+        outcome="ok",
+        status=result.status,
+        entries=parsed.entries,
+        etag=result.etag,
+        last_modified=result.last_modified,
+        error=parsed.warning,
+        elapsed_ms=fetched.fetch_ms + (time.monotonic() - started) * 1000.0,
+    )
+
+
+def _failed_poll(
+    name: str,
+    url: str,
+    exc: BaseException,
+    status: int | None,
+    etag: str | None,
+    last_modified: str | None,
+    elapsed_ms: float,
+) -> FeedPoll:
+    return FeedPoll(
+        feed=name,
+        url=url,
+        outcome="failed",
+        status=status,
+        etag=etag,
+        last_modified=last_modified,
+        error=_error_text(exc),
+        transient=bool(getattr(exc, "transient", False)),
+        retry_after=getattr(exc, "retry_after", None),
+        elapsed_ms=elapsed_ms,
+    )

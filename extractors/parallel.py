@@ -42,9 +42,12 @@ _CONTEXT = multiprocessing.get_context("forkserver")
 _CONTEXT.set_forkserver_preload(["extractors.extract"])
 
 Job = tuple[Any, ...]  # (key, *arguments of the extract function), e.g. (key, html, url)
+Queued = tuple[Job, Future, "ExtractFn | None"]  # a job, its result to be, the function to run
 
 
-def extract_many(pages: Sequence[Job], *, workers: int, deadline_s: float = 20.0) -> dict[str, Result]:
+def extract_many(
+    pages: Sequence[Job], *, workers: int, deadline_s: float = 20.0, fn: ExtractFn = extract_page_or_raise
+) -> dict[str, Result]:
     """key -> Extracted, or key -> why not ("empty", "timeout after 20s", the exception's text).
 
     `pages` are (key, *arguments of extract_page) tuples, e.g. (key, html, url) or
@@ -53,8 +56,8 @@ def extract_many(pages: Sequence[Job], *, workers: int, deadline_s: float = 20.0
     if workers < 0:
         raise ValueError("workers must be >= 0")
     if workers == 0:
-        return {job[0]: _extract_one(extract_page_or_raise, job[1:]) for job in pages}
-    with ExtractorPool(workers, deadline_s) as pool:
+        return {job[0]: _extract_one(fn, job[1:]) for job in pages}
+    with ExtractorPool(workers, deadline_s, extract_fn=fn) as pool:
         return pool.extract(pages)
 
 
@@ -67,8 +70,9 @@ def _extract_one(extract_fn: ExtractFn, args: tuple) -> Result:
 
 
 def _worker_main(conn: Connection, extract_fn: ExtractFn) -> None:
-    """Worker: a thread receives jobs (arguments tuples; None means stop) into a queue, so the
-    parent can hand over the next page while this one is extracted; results go back in order."""
+    """Worker: a thread receives jobs ((function or None for `extract_fn`, arguments); None means
+    stop) into a queue, so the parent can hand over the next page while this one is extracted;
+    results go back in order."""
     jobs: queue.SimpleQueue = queue.SimpleQueue()
 
     def receive() -> None:
@@ -83,8 +87,9 @@ def _worker_main(conn: Connection, extract_fn: ExtractFn) -> None:
 
     threading.Thread(target=receive, daemon=True).start()
     while (job := jobs.get()) is not None:
+        fn, args = job
         try:
-            conn.send(_extract_one(extract_fn, job))
+            conn.send(_extract_one(fn or extract_fn, args))
         except (OSError, ValueError):
             return
 
@@ -95,14 +100,14 @@ class _Worker:
         self.process = _CONTEXT.Process(target=_worker_main, args=(child, extract_fn), daemon=True)
         self.process.start()
         child.close()
-        self.assigned: deque[tuple[Job, Future]] = deque()  # sent, not answered; the first is worked on
+        self.assigned: deque[Queued] = deque()  # sent, not answered; the first is worked on
         self.started = 0.0  # when the first assigned job started
 
-    def send(self, job: Job, future: Future) -> None:
+    def send(self, job: Job, future: Future, fn: ExtractFn | None) -> None:
         if not self.assigned:
             self.started = time.monotonic()
-        self.assigned.append((job, future))
-        self.conn.send(job[1:])
+        self.assigned.append((job, future, fn))
+        self.conn.send((fn, job[1:]))
 
     def answered(self) -> Future:
         """The first assigned job was answered: the next one (already sent) starts now."""
@@ -145,7 +150,7 @@ class ExtractorPool:
         self.deadline_s = deadline_s
         self._extract_fn = extract_fn
         self._workers: list[_Worker] = []
-        self._todo: deque[tuple[Job, Future]] = deque()
+        self._todo: deque[Queued] = deque()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = _CONTEXT.Pipe(duplex=False)
         self._closing = False
@@ -183,18 +188,21 @@ class ExtractorPool:
         self._wake_r.close()
         self._wake_w.close()
 
-    def submit(self, job: Job) -> Future:
-        """Queue (key, *arguments) for extraction; the Future's result is an Extracted or why not."""
+    def submit(self, job: Job, fn: ExtractFn | None = None) -> Future:
+        """Queue (key, *arguments) for extraction; the Future's result is an Extracted or why not.
+
+        `fn`, a module-level function, runs instead of the pool's `extract_fn` for this job: the
+        workers also serve other CPU-bound steps (parsing feeds), with the same deadline."""
         self.start()
         future: Future = Future()
         with self._lock:
-            self._todo.append((job, future))
+            self._todo.append((job, future, fn))
         self._wake()
         return future
 
-    def extract(self, pages: Sequence[Job]) -> dict[str, Result]:
+    def extract(self, pages: Sequence[Job], fn: ExtractFn | None = None) -> dict[str, Result]:
         """Like `extract_many`, on this pool's workers (started on first use)."""
-        futures = [(job[0], self.submit(job)) for job in pages]
+        futures = [(job[0], self.submit(job, fn)) for job in pages]
         return {key: future.result() for key, future in futures}
 
     def _wake(self) -> None:
@@ -239,7 +247,7 @@ class ExtractorPool:
                         future.set_result(f"timeout after {self.deadline_s:g}s")
         finally:
             with self._lock:
-                left = [f for _, f in self._todo] + [f for w in self._workers for _, f in w.assigned]
+                left = [q[1] for q in self._todo] + [q[1] for w in self._workers for q in w.assigned]
                 self._todo.clear()
             for future in left:
                 if not future.done():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 FeedOutcome = Literal["ok", "not_modified", "failed"]
 TextSource = Literal["page", "feed", "seed"]
@@ -84,13 +84,14 @@ class Page:
 
 @dataclass(frozen=True, slots=True)
 class Extracted:
-    """What extraction found in a page (before cleaning, topic and fingerprint)."""
+    """What extraction found in a page (text cleaned; before topic and copy judgement)."""
 
     title: str | None
     text: str
     author: str | None = None
     published_at: datetime | None = None
     lang: str | None = None
+    fingerprint: Fingerprint | None = None  # of `text`, when the extraction worker computed it
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,9 @@ class Fingerprint:
     text_hash: str  # hash of the normalised text: equal hashes mean the same text
     band_keys: tuple[int, ...]  # LSH band keys (signed 64-bit), band index mixed in
     shingle_count: int
+    # Sorted unique shingle hashes (numpy uint64), kept in memory to verify copy candidates without
+    # normalising the text again; never stored.
+    shingles: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ Dask task runner the poll/fetch/extract tasks run on Dask workers.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -21,7 +22,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extractors.errors import TransientError
-from extractors.http import Fetcher, FetchSettings, fetch_pages, poll_feed
+from extractors.extract import extract_with_fingerprint
+from extractors.http import FetchedFeed, Fetcher, FetchSettings, fetch_feed, fetch_pages, parse_fetched
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import FeedPoll, Page
 from extractors.topic import DEFAULT_TERMS, TopicFilter
@@ -67,17 +69,44 @@ def fetch_settings(s: Settings) -> FetchSettings:
     retry_condition_fn=_only_transient,
 )
 def poll_shard(
-    feeds: Sequence[tuple[str, str, str | None, str | None]], settings: FetchSettings
+    feeds: Sequence[tuple[str, str, str | None, str | None]],
+    settings: FetchSettings,
+    workers: int = 0,
+    deadline: float = 20.0,
 ) -> list[FeedPoll]:
-    """Poll a shard of feeds concurrently (conditional GET; retries per request inside)."""
+    """Poll a shard of feeds: conditional GETs concurrently (retries per request inside), then parse
+    the bodies, on the extraction pool when there is one (workers > 0): parsing is CPU work, which
+    threads sharing the GIL would do one at a time, and the pool is idle while feeds are polled."""
     from concurrent.futures import ThreadPoolExecutor
 
     fetcher = _fetcher(settings)
     with ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex:
-        return list(ex.map(lambda f: poll_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
+        got = list(ex.map(lambda f: fetch_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
+    bodies = [(i, g) for i, g in enumerate(got) if isinstance(g, FetchedFeed)]
+    if workers and bodies:
+        parsed = _pool(workers, deadline).extract(bodies, fn=parse_fetched)
+    else:
+        parsed = {i: parse_fetched(g) for i, g in bodies}
+    for i, fetched in bodies:
+        got[i] = parsed[i] if isinstance(parsed[i], FeedPoll) else _unparsed(fetched, parsed[i])
+    return got
 
 
-FETCH_AHEAD = 3  # page batches being fetched or extracted at once
+def _unparsed(fetched: FetchedFeed, why: str) -> FeedPoll:
+    """The poll of a feed whose parsing failed in the pool (deadline, worker died)."""
+    return FeedPoll(
+        feed=fetched.name,
+        url=fetched.url,
+        outcome="failed",
+        status=fetched.result.status,
+        etag=fetched.sent_etag,
+        last_modified=fetched.sent_last_modified,
+        error=f"feed not parsed: {why}",
+        elapsed_ms=fetched.fetch_ms,
+    )
+
+
+FETCH_AHEAD = 2  # page batches being fetched or extracted at once: the pool is fed continuously
 _POOL: ExtractorPool | None = None
 _POOL_LOCK = threading.Lock()
 _FETCHERS: dict[FetchSettings, Fetcher] = {}
@@ -138,9 +167,9 @@ def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, de
     jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
     t = time.perf_counter()
     if workers == 0:
-        extracted = extract_many(jobs, workers=0, deadline_s=deadline)
+        extracted = extract_many(jobs, workers=0, deadline_s=deadline, fn=extract_with_fingerprint)
     else:
-        extracted = _pool(workers, deadline).extract(jobs)
+        extracted = _pool(workers, deadline).extract(jobs, fn=extract_with_fingerprint)
     # The bodies are done with: not kept in memory, nor sent back from a Dask worker.
     return PageBatch([p.without_body() for p in pages], extracted, fetch_s, time.perf_counter() - t)
 
@@ -160,6 +189,19 @@ def _chunks(seq: Sequence, n: int) -> list[Sequence]:
     return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
+def batch_plan(urls: Sequence[str], size: int) -> list[Sequence[str]]:
+    """Batches of `size` pages, except the first and the last, of a quarter of that: the first so
+    extraction starts early, the last so the work left once extraction ends (judging and matching
+    the last batch, while the workers wait) is short."""
+    quarter = max(1, size // 4)
+    head, rest = list(urls[:quarter]), urls[quarter:]
+    batches = [head, *_chunks(rest, size)] if head else []
+    if len(batches) > 1 and len(batches[-1]) > quarter:
+        last = batches.pop()
+        batches += [last[:-quarter], last[-quarter:]]
+    return batches
+
+
 def extract_workers(s: Settings, on_dask: bool) -> int:
     if on_dask:
         return 0
@@ -176,6 +218,16 @@ def ingest(
 
     Parameters are paths only: secrets are read from the environment inside the run, never passed.
     """
+    # What is alive now (modules, Prefect, pydantic, DuckDB: ~350k objects) lives for the whole run:
+    # frozen, the run's garbage collections do not scan it over and over (~10% of the flow's CPU).
+    gc.freeze()
+    try:
+        return _ingest(config_path, db_path, force, on_dask)
+    finally:
+        gc.unfreeze()
+
+
+def _ingest(config_path: str, db_path: str | None, force: bool, on_dask: bool) -> RunResult:
     log = get_run_logger()
     s = load_settings(config_path)
     db = resolve_db_path(s, db_path)
@@ -210,7 +262,8 @@ def ingest(
         # 1. poll, in shards of feeds
         shards = _chunks([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
         progress = Progress()
-        poll_futs = [poll_shard.submit(sh, fs) for sh in shards]
+        workers = extract_workers(s, on_dask)
+        poll_futs = [poll_shard.submit(sh, fs, workers, s.extract.deadline_s) for sh in shards]
         polls: list[FeedPoll] = []
         for fut in poll_futs:
             polls += fut.result()
@@ -238,7 +291,7 @@ def ingest(
         counts.entries_new = intake.size
         lap("ledger")
         rows = P.RunRows(run_id, P.utcnow(), counts, matching)
-        fetch_extract_judge(wh, intake, s, fs, extract_workers(s, on_dask), topic, rows, progress, timings)
+        fetch_extract_judge(wh, intake, s, fs, workers, topic, rows, progress, timings)
         lap("fetch_extract_judge")
         rows.write(wh)  # everything in one transaction: an alert exists if and only if its article does
         lap("write")
@@ -297,8 +350,7 @@ def fetch_extract_judge(
     """
     by_url = {e.url: e for e in intake.to_fetch}
     urls = list(by_url)
-    first = min(len(urls), max(1, s.runner.page_batch // 4))  # small, so extraction starts early
-    queued = deque([urls[:first], *_chunks(urls[first:], s.runner.page_batch)] if urls else [])
+    queued = deque(batch_plan(urls, s.runner.page_batch))
     in_flight: deque = deque()
 
     def submit_next() -> None:

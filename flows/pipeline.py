@@ -218,7 +218,8 @@ def build_article(
         feed=entry.feed,
         title=title,
         text=text,
-        fingerprint=fingerprint(text),
+        # computed by the extraction worker when the text is the page's
+        fingerprint=(ex.fingerprint if ex and ex.fingerprint else None) or fingerprint(text),
         text_source=source,
         published_at=entry.published_at or (ex.published_at if ex else None),
         author=entry.author or (ex.author if ex else None),
@@ -267,7 +268,7 @@ class Judge:
                 local = Counter(aid for k in fp.band_keys for aid in self._bands.get(k, ()))
                 pool = [aid for aid in candidates.get(i, ()) if aid in texts]
                 pool += [aid for aid, _ in local.most_common(20)]
-                verdict = self._near_copy(a.text, pool, texts)
+                verdict = self._near_copy(a, pool, texts)
             if verdict:
                 verdicts.append(verdict)
                 ids.append(0)
@@ -277,20 +278,26 @@ class Judge:
             ids.append(aid)
             self._hash[fp.text_hash] = aid
             self._texts[aid] = texts[aid] = a.text  # later articles may copy this one
+            if fp.shingles is not None:
+                self._sets[aid] = fp.shingles
             for k in fp.band_keys:
                 self._bands.setdefault(k, []).append(aid)
         return verdicts, ids
 
-    def _near_copy(self, text: str, pool: list[int], texts: dict[int, str]) -> Verdict | None:
+    def _near_copy(self, a: Article, pool: list[int], texts: dict[int, str]) -> Verdict | None:
         best, mine = None, None
         for aid in pool:
-            mine = shingle_set(text) if mine is None else mine
+            mine = _shingles(a) if mine is None else mine
             if aid not in self._sets:
                 self._sets[aid] = shingle_set(texts[aid])
             ok, score = near_copy_of_sets(mine, self._sets[aid])
             if ok and (best is None or score > best[1]):
                 best = (aid, score)
         return Verdict(True, best[0], "near", round(best[1], 4)) if best else None
+
+
+def _shingles(a: Article):
+    return a.fingerprint.shingles if a.fingerprint.shingles is not None else shingle_set(a.text)
 
 
 def judge(articles: Sequence[Article], wh: Warehouse) -> tuple[list[Verdict], list[int]]:

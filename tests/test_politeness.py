@@ -41,7 +41,7 @@ path = "{tmp_path / "newswatch.duckdb"}"
 allow_private_hosts = true
 per_host = 1
 [runner]
-page_batch = 4          # 4 batches, 3 of them in flight at once
+page_batch = 4          # 5 batches, 2 of them in flight at once
 [extract]
 workers = 0
 [[feeds]]
