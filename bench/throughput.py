@@ -41,6 +41,7 @@ STAGES = (
     "write",
     "alerts",
     "publish",
+    "artifacts",
 )
 INSIDE = {"fetch_extract_judge": ("fetch_task_s", "extract_task_s", "build_s", "judge", "match")}
 TARGET_RATIO = 0.8

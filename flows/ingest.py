@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,7 @@ from extractors.errors import TransientError
 from extractors.extract import extract_with_fingerprint
 from extractors.http import FetchedFeed, Fetcher, FetchSettings, fetch_feed, fetch_pages, parse_fetched
 from extractors.parallel import ExtractorPool, extract_many
-from extractors.records import FeedPoll, Page
+from extractors.records import FeedEntry, FeedPoll, Page
 from extractors.topic import DEFAULT_TERMS, TopicFilter
 from flows import pipeline as P
 from flows.delivery import build_matching, deliver_pending, raise_feed_alerts
@@ -189,19 +189,6 @@ def _chunks(seq: Sequence, n: int) -> list[Sequence]:
     return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
-def batch_plan(urls: Sequence[str], size: int) -> list[Sequence[str]]:
-    """Batches of `size` pages, except the first and the last, of a quarter of that: the first so
-    extraction starts early, the last so the work left once extraction ends (judging and matching
-    the last batch, while the workers wait) is short."""
-    quarter = max(1, size // 4)
-    head, rest = list(urls[:quarter]), urls[quarter:]
-    batches = [head, *_chunks(rest, size)] if head else []
-    if len(batches) > 1 and len(batches[-1]) > quarter:
-        last = batches.pop()
-        batches += [last[:-quarter], last[-quarter:]]
-    return batches
-
-
 def extract_workers(s: Settings, on_dask: bool) -> int:
     if on_dask:
         return 0
@@ -259,41 +246,48 @@ def _ingest(config_path: str, db_path: str | None, force: bool, on_dask: bool) -
         )
         counts.feeds_due = len(due)
 
-        # 1. poll, in shards of feeds
+        # 1. poll, in shards of feeds; 2. what is new (ledger), shard by shard as polls come in;
+        # 3. fetch, extract, judge and match in overlapping batches, starting with the first shard
         shards = _chunks([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
         progress = Progress()
         workers = extract_workers(s, on_dask)
         poll_futs = [poll_shard.submit(sh, fs, workers, s.extract.deadline_s) for sh in shards]
         polls: list[FeedPoll] = []
-        for fut in poll_futs:
-            polls += fut.result()
-            progress.update("feeds polled", len(polls), len(due))
+        intake = P.Intake()
+
+        def new_entries() -> Iterator[list[FeedEntry]]:
+            for fut in poll_futs:
+                shard = fut.result()
+                polls.extend(shard)
+                progress.update("feeds polled", len(polls), len(due))
+                if len(polls) == len(shard):
+                    lap("poll")  # until the first shard is in; the others overlap with fetching
+                yield intake.add([e for p in shard for e in p.entries], wh)
+
+        rows = P.RunRows(run_id, P.utcnow(), counts, matching)
+        fetch_extract_judge(wh, new_entries(), s, fs, workers, topic, rows, progress, timings)
+        lap("fetch_extract_judge")
+
+        # 4. store: the articles, copies, ledger, mentions and alerts in one transaction (an alert
+        # exists if and only if its article does), then the feeds' poll state, last, so that a run
+        # that fails before storing polls its feeds afresh next time instead of getting 304s.
+        counts.entries_new = intake.size
+        rows.add_outcomes(intake)
+        rows.write(wh)
         counts.outage = P.is_outage(polls)
-        base = s.schedule.interval_minutes or 15.0
         wh.record_polls(
             P.poll_rows(
                 polls,
                 states,
                 now,
                 outage=counts.outage,
-                base_minutes=base,
+                base_minutes=s.schedule.interval_minutes or 15.0,
                 max_minutes=s.health.backoff_max_minutes,
             )
         )
         counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
         counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
         counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
-        lap("poll")
-
-        # 2. what is new (ledger); 3. fetch, extract, judge and match in overlapping batches; 4. store
-        entries = [e for p in polls for e in p.entries]
-        intake = P.select_new(entries, wh)
-        counts.entries_new = intake.size
-        lap("ledger")
-        rows = P.RunRows(run_id, P.utcnow(), counts, matching)
-        fetch_extract_judge(wh, intake, s, fs, workers, topic, rows, progress, timings)
-        lap("fetch_extract_judge")
-        rows.write(wh)  # everything in one transaction: an alert exists if and only if its article does
         lap("write")
 
         # 5. operational alerts, then deliver the outbox (after the write: sent only when accepted)
@@ -325,13 +319,15 @@ def _ingest(config_path: str, db_path: str | None, force: bool, on_dask: bool) -
         db_path=str(Path(db)),
         timings={k: round(v, 4) for k, v in timings.items()},
     )
+    t_art = time.perf_counter()
     publish_artifacts(result)
+    result.timings["artifacts"] = round(time.perf_counter() - t_art, 4)
     return result
 
 
 def fetch_extract_judge(
     wh: Warehouse,
-    intake: P.Intake,
+    entry_groups: Iterable[list[FeedEntry]],
     s: Settings,
     fs: FetchSettings,
     workers: int,
@@ -342,25 +338,26 @@ def fetch_extract_judge(
 ) -> None:
     """Fetch and extract the new entries' pages in batches that overlap; build, judge and match each
     batch's articles into `rows` as soon as it is extracted, while later batches are still fetched
-    and extracted.
+    and extracted. Entries come in groups (one per poll shard), taken when a batch needs them.
 
     A window of FETCH_AHEAD batches is in flight, so the HTML waiting in memory stays bounded
     whatever the size of the run. Batches are judged in order (config order of the feeds), so the
-    first copy of a story seen is its original.
+    first copy of a story seen is its original. Rejected entries go to `rows.rejected`.
     """
-    by_url = {e.url: e for e in intake.to_fetch}
-    urls = list(by_url)
-    queued = deque(batch_plan(urls, s.runner.page_batch))
+    batches = BatchPlan(entry_groups, s.runner.page_batch)
+    by_url: dict[str, FeedEntry] = {}
     in_flight: deque = deque()
 
     def submit_next() -> None:
-        if queued:
-            in_flight.append(fetch_extract.submit(queued.popleft(), fs, workers, s.extract.deadline_s))
+        batch = batches.next()
+        if batch:
+            by_url.update((e.url, e) for e in batch)
+            urls = [e.url for e in batch]
+            in_flight.append(fetch_extract.submit(urls, fs, workers, s.extract.deadline_s))
 
     for _ in range(FETCH_AHEAD):
         submit_next()
     judge = P.Judge(wh)
-    rejected: list[P.Rejected] = []
     done_n = 0
     spent = dict.fromkeys(("fetch_task_s", "extract_task_s", "build_s", "judge", "match"), 0.0)
     while in_flight:
@@ -373,14 +370,14 @@ def fetch_extract_judge(
         for page in batch.pages:
             rows.counts.pages_fetched += page.fetched
             built = P.build_article(
-                by_url[page.url],
+                by_url.pop(page.url),
                 page,
                 batch.extracted.get(page.url),
                 topic=topic,
                 min_words=s.extract.min_words,
                 min_feed_words=s.extract.min_feed_words,
             )
-            (articles if isinstance(built, P.Article) else rejected).append(built)
+            (articles if isinstance(built, P.Article) else rows.rejected).append(built)
         t1 = time.perf_counter()
         verdicts, ids = judge.judge(articles)
         t2 = time.perf_counter()
@@ -390,9 +387,42 @@ def fetch_extract_judge(
         spent["judge"] += t2 - t1
         spent["match"] += rows.match_s - match_before
         done_n += len(batch.pages)
-        progress.update("pages extracted", done_n, len(urls), force=True)
-    rows.add_outcomes(rejected, intake)
+        progress.update("pages extracted", done_n, done_n + len(by_url) + batches.pending, force=True)
     timings.update(spent)
+
+
+class BatchPlan:
+    """Page batches cut from entry groups as they come: batches of `size`, except the first and the
+    last, of a quarter of that: the first so extraction starts early, the last so the work left once
+    extraction ends (judging and matching the last batch, while the workers wait) is short."""
+
+    def __init__(self, groups: Iterable[list[FeedEntry]], size: int):
+        self._groups = iter(groups)
+        self._pending: deque[FeedEntry] = deque()
+        self._size = size
+        self._quarter = max(1, size // 4)
+        self._first = True
+        self._done = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def next(self) -> list[FeedEntry]:
+        """The next batch; empty when there is none left."""
+        want = self._quarter if self._first else self._size
+        while not self._done and len(self._pending) < want + self._quarter:
+            group = next(self._groups, None)
+            if group is None:
+                self._done = True
+            else:
+                self._pending.extend(group)
+        n = len(self._pending)
+        if self._done and self._quarter < n <= want:
+            n -= self._quarter  # leave a small last batch
+        n = min(n, want)
+        self._first = self._first and n == 0
+        return [self._pending.popleft() for _ in range(n)]
 
 
 def publish_artifacts(result: RunResult) -> None:

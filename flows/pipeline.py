@@ -135,39 +135,57 @@ def poll_rows(
 
 @dataclass
 class Intake:
-    """What the ledger says about a run's entries: what to fetch and what is already decided."""
+    """What the ledger says about a run's entries: what to fetch and what is already decided.
+
+    Filled shard by shard (`add`), as polls come in, so fetching starts before every feed is polled.
+    """
 
     to_fetch: list[FeedEntry] = field(default_factory=list)  # unique by URL
     url_copies: list[tuple[FeedEntry, int]] = field(default_factory=list)
     same_run: list[tuple[FeedEntry, FeedEntry]] = field(default_factory=list)  # (entry, first with its URL)
     no_link: list[FeedEntry] = field(default_factory=list)
+    _keys: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _first_by_url: dict[str, FeedEntry] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
         """How many new entries the run has, whatever their fate."""
         return len(self.to_fetch) + len(self.url_copies) + len(self.same_run) + len(self.no_link)
 
+    def add(self, entries: Sequence[FeedEntry], wh: Warehouse) -> list[FeedEntry]:
+        """Take in more of the run's entries, dropping those the ledger has seen (unless a transient
+        failure asks for another try); returns the ones to fetch. Earlier entries come first: the
+        first entry with a URL is fetched, later ones are copies of it."""
+        keyed: dict[tuple[str, str], FeedEntry] = {}
+        for e in entries:
+            key = (e.feed, entry_key(e))
+            if key not in self._keys:
+                self._keys.add(key)
+                keyed[key] = e
+        seen = wh.ledger_lookup(list(keyed))
+        fresh = [
+            e for k, e in keyed.items() if k not in seen or (seen[k][1] and seen[k][2] < MAX_FETCH_ATTEMPTS)
+        ]
+        stored = wh.articles_by_url([e.url for e in fresh if e.url])
+        new = []
+        for e in fresh:
+            if not e.url:
+                self.no_link.append(e)
+            elif e.url in stored:
+                self.url_copies.append((e, stored[e.url]))
+            elif e.url in self._first_by_url:
+                self.same_run.append((e, self._first_by_url[e.url]))
+            else:
+                self._first_by_url[e.url] = e
+                new.append(e)
+        self.to_fetch += new
+        return new
+
 
 def select_new(entries: Sequence[FeedEntry], wh: Warehouse) -> Intake:
-    """Drop entries the ledger has seen (unless a transient failure asks for another try)."""
-    keyed: dict[tuple[str, str], FeedEntry] = {}
-    for e in entries:
-        keyed.setdefault((e.feed, entry_key(e)), e)
-    seen = wh.ledger_lookup(list(keyed))
-    fresh = [e for k, e in keyed.items() if k not in seen or (seen[k][1] and seen[k][2] < MAX_FETCH_ATTEMPTS)]
+    """The Intake of a run's entries, all at once."""
     intake = Intake()
-    stored = wh.articles_by_url([e.url for e in fresh if e.url])
-    first_by_url: dict[str, FeedEntry] = {}
-    for e in fresh:
-        if not e.url:
-            intake.no_link.append(e)
-        elif e.url in stored:
-            intake.url_copies.append((e, stored[e.url]))
-        elif e.url in first_by_url:
-            intake.same_run.append((e, first_by_url[e.url]))
-        else:
-            first_by_url[e.url] = e
-            intake.to_fetch.append(e)
+    intake.add(entries, wh)
     return intake
 
 
@@ -350,6 +368,7 @@ class RunRows:
     mentions: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
     first_ids: dict[str, int] = field(default_factory=dict)  # url -> its article (or original)
+    rejected: list[Rejected] = field(default_factory=list)  # entries whose page made no article
     match_s: float = 0.0
 
     def add_judged(
@@ -415,10 +434,10 @@ class RunRows:
                         }
                     )
 
-    def add_outcomes(self, rejected: Sequence[Rejected], intake: Intake) -> None:
+    def add_outcomes(self, intake: Intake) -> None:
         """Ledger (and copy) rows for the entries that did not become articles; after every batch
         was judged, since an entry repeating an earlier URL follows the fate of its first."""
-        counts, now, run_id = self.counts, self.now, self.run_id
+        counts, now, run_id, rejected = self.counts, self.now, self.run_id, self.rejected
         for e, aid in intake.url_copies:
             self.dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
             self.ledger.append(
@@ -496,7 +515,8 @@ def store_batch(
     verdicts, ids = judge(articles, wh)
     timings["judge"] = time.perf_counter() - t0
     rows.add_judged(articles, verdicts, ids)
-    rows.add_outcomes(rejected, intake)
+    rows.rejected += rejected
+    rows.add_outcomes(intake)
     timings["match"] = rows.match_s
     t2 = time.perf_counter()
     rows.write(wh)
