@@ -205,6 +205,24 @@ def extraction_ceiling(site: Site, sample: int) -> tuple[int, float]:
     return len(bodies), len(bodies) / (time.perf_counter() - start)
 
 
+def fingerprint_cost(site: Site, sample: int) -> float:
+    """Seconds per page of `fingerprint` (which the extraction workers run next to extraction, so the
+    run's timings cannot show it apart) over the texts of the first `sample` pages, in this process."""
+    from extractors.extract import extract_page
+    from extractors.fingerprint import fingerprint
+    from flows.replay import CONTENT_TYPES
+
+    texts = []
+    for p in site.pages[:sample]:
+        got = extract_page((site.root / p.path.lstrip("/")).read_bytes(), None, CONTENT_TYPES[".html"])
+        if got is not None:
+            texts.append(got.text)
+    start = time.perf_counter()
+    for text in texts:
+        fingerprint(text)
+    return (time.perf_counter() - start) / max(1, len(texts))
+
+
 def check_articles(db: Path, site: Site) -> dict[str, int]:
     """Stored articles by whose marker their text holds: their own page's, another page's, none."""
     import duckdb
@@ -235,7 +253,10 @@ def print_table(rows: list[tuple[str, str]]) -> None:
         print(f"  {key:<{width}}  {value}")
 
 
-def print_timings(timings: dict[str, float], wall: float) -> None:
+LABELS = {"judge": "judge (dedup)", "build_s": "build (topic, records)"}
+
+
+def print_timings(timings: dict[str, float], wall: float, fingerprint_s: float, pages: int) -> None:
     print("stage timings (RunResult.timings, wall seconds; indented: inside the stage above)")
     rows = []
     for stage in STAGES:
@@ -243,8 +264,17 @@ def print_timings(timings: dict[str, float], wall: float) -> None:
             rows.append((stage, f"{timings[stage]:8.2f} s  {100 * timings[stage] / wall:5.1f} %"))
         for inner in INSIDE.get(stage, ()):
             if inner in timings:
-                label = f"  {inner}" + (" (summed over tasks)" if inner.endswith("_task_s") else "")
+                label = f"  {LABELS.get(inner, inner)}" + (
+                    " (summed over tasks)" if inner.endswith("_task_s") else ""
+                )
                 rows.append((label, f"{timings[inner]:8.2f} s"))
+            if inner == "extract_task_s":
+                rows.append(
+                    (
+                        "    of which fingerprint (in the workers; timed apart)",
+                        f"{fingerprint_s * pages:8.2f} s CPU ({1000 * fingerprint_s:.2f} ms/page)",
+                    )
+                )
     accounted = sum(timings.get(s, 0.0) for s in STAGES)
     rows.append(("Prefect, per run (wall - stages)", f"{wall - accounted:8.2f} s"))
     print_table(rows)
@@ -275,6 +305,7 @@ def run(
             f" generated in {time.perf_counter() - start:.1f} s"
         )
         n_ceiling, ceiling_before = extraction_ceiling(site, min(ceiling_sample, pages))
+        fingerprint_s = fingerprint_cost(site, min(200, pages))
         with SiteServer(site.root, site.hosts) as server:
             db = tmp_path / "wh" / "newswatch.duckdb"
             cfg = write_config(
@@ -330,7 +361,7 @@ def run(
             ),
         ]
     )
-    print_timings(result.timings, wall)
+    print_timings(result.timings, wall, fingerprint_s, processed)
     print("throughput")
     print_table(
         [

@@ -1,9 +1,11 @@
 """The `ingest` Prefect flow: thin wiring of the stages over batches.
 
 A task is a stage over a batch (a shard of feeds, a batch of pages), never one task per article:
-a task run costs ~10 ms of orchestration. Fetch and extraction overlap: each batch of pages is handed
-to extraction as soon as it is fetched. The single DuckDB writer stays in the flow process; under a
-Dask task runner the poll/fetch/extract tasks run on Dask workers.
+a task run costs tens of ms of CPU between this process and Prefect's server. Everything overlaps:
+fetching starts with the first polled shard of feeds, each batch task fetches its pages and queues
+them to the extraction pool (which stays busy across batches, and also parses feeds), and a batch's
+articles are judged and matched here while later batches are fetched and extracted. The single
+DuckDB writer stays in the flow process; under a Dask task runner the tasks run on Dask workers.
 """
 
 from __future__ import annotations
