@@ -104,10 +104,11 @@ class _Worker:
         self.started = 0.0  # when the first assigned job started
 
     def send(self, job: Job, future: Future, fn: ExtractFn | None) -> None:
+        """Raises OSError when the worker is gone (it died while idle); nothing is assigned then."""
+        self.conn.send((fn, job[1:]))
         if not self.assigned:
             self.started = time.monotonic()
         self.assigned.append((job, future, fn))
-        self.conn.send((fn, job[1:]))
 
     def answered(self) -> Future:
         """The first assigned job was answered: the next one (already sent) starts now."""
@@ -215,13 +216,25 @@ class ExtractorPool:
         """The dispatcher thread: the only one touching workers."""
         try:
             while True:
+                dead: list[_Worker] = []
                 with self._lock:
                     if self._closing:
                         break
                     for depth in range(QUEUE_DEPTH):  # first give every worker a page, then a next one
                         for worker in self._workers:
-                            if self._todo and len(worker.assigned) <= depth:
-                                worker.send(*self._todo.popleft())
+                            if self._todo and len(worker.assigned) <= depth and worker not in dead:
+                                queued = self._todo.popleft()
+                                try:
+                                    worker.send(*queued)
+                                except OSError:  # it died while idle (killed, out of memory)
+                                    self._todo.appendleft(queued)
+                                    dead.append(worker)
+                if dead:
+                    for worker in dead:
+                        future, exitcode = self._replace(worker)
+                        if future is not None:
+                            future.set_result(f"worker died (exit code {exitcode})")
+                    continue  # hand the pages put back to the fresh workers before waiting
                 busy = {w.conn: w for w in self._workers if w.assigned}
                 timeout = None
                 if busy:
@@ -247,18 +260,20 @@ class ExtractorPool:
                         future.set_result(f"timeout after {self.deadline_s:g}s")
         finally:
             with self._lock:
+                self._closing = True  # also after an unexpected error: submit must fail, not hang
                 left = [q[1] for q in self._todo] + [q[1] for w in self._workers for q in w.assigned]
                 self._todo.clear()
             for future in left:
                 if not future.done():
                     future.set_exception(RuntimeError("the extractor pool was closed"))
 
-    def _replace(self, worker: _Worker) -> tuple[Future, int | None]:
+    def _replace(self, worker: _Worker) -> tuple[Future | None, int | None]:
         """Kill `worker` and start a fresh one in its place; the pages queued behind its current one
-        go back to the front of the queue. Returns the current page's Future and the exit code."""
+        go back to the front of the queue. Returns the current page's Future (None if it had none)
+        and the exit code."""
         worker.kill()
-        current, *behind = worker.assigned
+        current, behind = (worker.assigned[0], list(worker.assigned)[1:]) if worker.assigned else (None, [])
         with self._lock:
             self._todo.extendleft(reversed(behind))
         self._workers[self._workers.index(worker)] = _Worker(self._extract_fn)
-        return current[1], worker.process.exitcode
+        return (current[1] if current else None), worker.process.exitcode

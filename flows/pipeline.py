@@ -237,7 +237,7 @@ def build_article(
         title=title,
         text=text,
         # computed by the extraction worker when the text is the page's
-        fingerprint=(ex.fingerprint if ex and ex.fingerprint else None) or fingerprint(text),
+        fingerprint=ex.fingerprint if ex and ex.fingerprint else fingerprint(text),
         text_source=source,
         published_at=entry.published_at or (ex.published_at if ex else None),
         author=entry.author or (ex.author if ex else None),
@@ -273,8 +273,7 @@ class Judge:
         wh = self.wh
         by_hash = wh.articles_by_text_hash([a.fingerprint.text_hash for a in articles])
         candidates = wh.band_candidates([(i, a.fingerprint.band_keys) for i, a in enumerate(articles)])
-        texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)
-        texts.update(self._texts)
+        texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)  # stored ones
         new_ids = wh.reserve_article_ids(len(articles))
         verdicts: list[Verdict] = []
         ids: list[int] = []
@@ -295,7 +294,7 @@ class Judge:
             verdicts.append(Verdict(False))
             ids.append(aid)
             self._hash[fp.text_hash] = aid
-            self._texts[aid] = texts[aid] = a.text  # later articles may copy this one
+            self._texts[aid] = a.text  # later articles may copy this one
             if fp.shingles is not None:
                 self._sets[aid] = fp.shingles
             for k in fp.band_keys:
@@ -307,7 +306,7 @@ class Judge:
         for aid in pool:
             mine = _shingles(a) if mine is None else mine
             if aid not in self._sets:
-                self._sets[aid] = shingle_set(texts[aid])
+                self._sets[aid] = shingle_set(self._texts[aid] if aid in self._texts else texts[aid])
             ok, score = near_copy_of_sets(mine, self._sets[aid])
             if ok and (best is None or score > best[1]):
                 best = (aid, score)

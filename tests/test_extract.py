@@ -162,3 +162,12 @@ def test_closing_the_pool_fails_pages_still_queued():
     for future in (slow, queued):
         with pytest.raises(RuntimeError, match="closed"):
             future.result(timeout=10)
+
+
+def test_a_worker_that_died_while_idle_is_replaced_and_its_page_still_extracted():
+    with ExtractorPool(1) as pool:
+        assert isinstance(pool.extract([GOOD])["good"], Extracted)  # the worker is up and idle
+        pool._workers[0].process.kill()  # killed between batches (out of memory, an operator)
+        pool._workers[0].process.join(5)
+        again = pool.extract([GOOD, EMPTY])
+    assert isinstance(again["good"], Extracted) and again["empty"] == "empty"
