@@ -66,11 +66,13 @@ def extract_page_or_raise(
             text = recall.text or ""
     title = _clean_field(doc.title) if doc is not None else None
     text = _drop_leading_title(clean_text(text), title)
-    if len(text.split()) < MIN_WORDS:
+    word_count = len(text.split())
+    if word_count < MIN_WORDS:
         return None
     return Extracted(
         title=title,
         text=text,
+        word_count=word_count,
         author=_clean_field(doc.author) if doc is not None else None,
         published_at=_parse_date(doc.date) if doc is not None else None,
         lang=(doc.language if doc is not None and doc.language else None) or _html_lang(html),

@@ -18,8 +18,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
@@ -479,37 +478,84 @@ def _fetch_page(url: str, fetcher: Fetcher) -> Page:
     )
 
 
-def fetch_pages(urls: Sequence[str], fetcher: Fetcher) -> list[Page]:
+def fetch_pages(
+    urls: Sequence[str], fetcher: Fetcher, on_page: Callable[[Page], None] | None = None
+) -> list[Page]:
     """Fetch pages concurrently, at most `per_host` in flight per host; same order as `urls`.
+    `on_page` is called with each page as it comes in, in the thread that fetched it (so it must be
+    thread-safe), e.g. to hand it to extraction at once.
 
-    Never raises: a failure becomes Page(body=None, error=..., status=...).
+    Never raises (but re-raises what `on_page` raised): a failure becomes Page(body=None, error=...).
     """
-    s = fetcher.settings
+    if not urls:
+        return []
+    per_host = max(1, fetcher.settings.per_host)
     queues: dict[str, deque[int]] = {}
     for index, url in enumerate(urls):
         queues.setdefault(host_of(url), deque()).append(index)
     pages: list[Page | None] = [None] * len(urls)
-    in_flight: dict[Future, tuple[int, str]] = {}
-    running: dict[str, int] = dict.fromkeys(queues, 0)
+    running = dict.fromkeys(queues, 0)
+    # Hosts with a URL queued and a free slot, taken in turn so one big host cannot starve the
+    # others. Plain threads and one condition: a future and a wait() per page cost more CPU.
+    ready = deque(queues)
+    queued = len(urls)
+    cond = threading.Condition()
+    failures: list[BaseException] = []
 
-    def submit_ready(pool: ThreadPoolExecutor) -> None:
-        # Hosts are interleaved so one big host cannot starve the others.
-        for host, queue in queues.items():
-            while queue and running[host] < max(1, s.per_host):
-                index = queue.popleft()
-                running[host] += 1
-                in_flight[pool.submit(_fetch_page, urls[index], fetcher)] = (index, host)
+    def take() -> tuple[int, str] | None:
+        """The next (index, host) to fetch, waiting for a host slot; None when nothing is queued."""
+        nonlocal queued
+        with cond:
+            while not ready or failures:
+                if not queued or failures:
+                    return None
+                cond.wait()
+            host = ready.popleft()
+            queue = queues[host]
+            index = queue.popleft()
+            running[host] += 1
+            queued -= 1
+            if queue and running[host] < per_host:
+                ready.append(host)
+            return index, host
 
-    with ThreadPoolExecutor(max_workers=max(1, s.max_workers)) as pool:
-        submit_ready(pool)
-        while in_flight:
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                index, host = in_flight.pop(future)
-                running[host] -= 1
-                pages[index] = future.result()
-            submit_ready(pool)
-    return [page for page in pages if page is not None]
+    def done(host: str) -> None:
+        with cond:
+            running[host] -= 1
+            if queues[host] and running[host] == per_host - 1:  # it was full: a slot is free again
+                ready.append(host)
+                cond.notify()
+            elif not queued:
+                cond.notify_all()  # threads waiting for a slot can stop
+
+    def fetch_loop() -> None:
+        try:
+            while (job := take()) is not None:
+                index, host = job
+                try:
+                    pages[index] = page = _fetch_page(urls[index], fetcher)
+                finally:
+                    done(host)
+                if on_page is not None:
+                    on_page(page)
+        except BaseException as exc:  # on_page failed: stop the others; raised in the caller
+            with cond:
+                failures.append(exc)
+                cond.notify_all()
+
+    threads = [
+        threading.Thread(target=fetch_loop, name="fetch-page", daemon=True)
+        for _ in range(min(max(1, fetcher.settings.max_workers), len(urls), per_host * len(queues)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]
+    if None in pages:  # every URL is fetched or the call raises: a page must never go missing
+        raise RuntimeError(f"fetch_pages lost {pages.count(None)} of {len(urls)} pages")
+    return pages  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import select
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
@@ -154,6 +155,7 @@ class ExtractorPool:
         self._todo: deque[Queued] = deque()
         self._lock = threading.Lock()
         self._wake_r, self._wake_w = _CONTEXT.Pipe(duplex=False)
+        self._wake_pending = False  # a wake-up is written and not yet read: no need for another
         self._closing = False
         self._dispatcher: threading.Thread | None = None
 
@@ -198,7 +200,9 @@ class ExtractorPool:
         future: Future = Future()
         with self._lock:
             self._todo.append((job, future, fn))
-        self._wake()
+            wake, self._wake_pending = not self._wake_pending, True
+        if wake:
+            self._wake()
         return future
 
     def extract(self, pages: Sequence[Job], fn: ExtractFn | None = None) -> dict[str, Result]:
@@ -213,8 +217,30 @@ class ExtractorPool:
             pass
 
     def _dispatch(self) -> None:
-        """The dispatcher thread: the only one touching workers."""
+        """The dispatcher thread: the only one touching workers. One poll object watches every
+        worker's pipe and the wake-up pipe (cheaper than building a selector per wait)."""
+        poller = select.poll()
+        by_fd: dict[int, _Worker] = {}
+
+        def watch(worker: _Worker) -> None:
+            by_fd[worker.conn.fileno()] = worker
+            poller.register(worker.conn.fileno(), select.POLLIN)
+
+        def replace(worker: _Worker) -> tuple[Future | None, int | None]:
+            fd = worker.conn.fileno()
+            poller.unregister(fd)  # before the pipe closes: its number may be reused at once
+            del by_fd[fd]
+            index = self._workers.index(worker)
+            future, exitcode = self._replace(worker)
+            watch(self._workers[index])
+            return future, exitcode
+
         try:
+            with self._lock:
+                workers = list(self._workers)
+            for worker in workers:
+                watch(worker)
+            poller.register(self._wake_r.fileno(), select.POLLIN)
             while True:
                 dead: list[_Worker] = []
                 with self._lock:
@@ -231,32 +257,36 @@ class ExtractorPool:
                                     dead.append(worker)
                 if dead:
                     for worker in dead:
-                        future, exitcode = self._replace(worker)
+                        future, exitcode = replace(worker)
                         if future is not None:
                             future.set_result(f"worker died (exit code {exitcode})")
                     continue  # hand the pages put back to the fresh workers before waiting
-                busy = {w.conn: w for w in self._workers if w.assigned}
-                timeout = None
+                busy = [w for w in self._workers if w.assigned]
+                timeout_ms = None
                 if busy:
-                    first = min(w.started for w in busy.values())
-                    timeout = max(0.0, first + self.deadline_s - time.monotonic())
-                for conn in wait([*busy, self._wake_r], timeout=timeout):
-                    if conn is self._wake_r:
+                    first = min(w.started for w in busy)
+                    timeout_ms = max(0.0, first + self.deadline_s - time.monotonic()) * 1000.0
+                for fd, _event in poller.poll(timeout_ms):
+                    if fd == self._wake_r.fileno():
                         while self._wake_r.poll():
                             self._wake_r.recv_bytes()
+                        with self._lock:
+                            self._wake_pending = False  # the loop takes what was queued next
                         continue
-                    worker = busy[conn]  # type: ignore[index]
+                    worker = by_fd[fd]
                     try:
-                        result = conn.recv()  # type: ignore[union-attr]
+                        result = worker.conn.recv()
                     except (EOFError, OSError):  # the worker died (crash, out of memory)
-                        future, exitcode = self._replace(worker)
-                        future.set_result(f"worker died (exit code {exitcode})")
-                        continue
-                    worker.answered().set_result(result)
+                        future, exitcode = replace(worker)
+                        if future is not None:
+                            future.set_result(f"worker died (exit code {exitcode})")
+                        break  # the fresh worker may have the dead one's fd: poll again
+                    if worker.assigned:
+                        worker.answered().set_result(result)
                 now = time.monotonic()
                 for worker in list(self._workers):
                     if worker.assigned and now - worker.started >= self.deadline_s:
-                        future, _ = self._replace(worker)
+                        future, _ = replace(worker)
                         future.set_result(f"timeout after {self.deadline_s:g}s")
         finally:
             with self._lock:

@@ -92,6 +92,20 @@ class Extracted:
     published_at: datetime | None = None
     lang: str | None = None
     fingerprint: Fingerprint | None = None  # of `text`, when the extraction worker computed it
+    word_count: int | None = None  # len(text.split()), counted where the text was made
+
+    def __reduce__(self):
+        # Sent back by every extraction worker: a plain tuple pickles ~5x faster than a slotted
+        # dataclass's state (which goes through dataclasses.fields on both sides).
+        return Extracted, (
+            self.title,
+            self.text,
+            self.author,
+            self.published_at,
+            self.lang,
+            self.fingerprint,
+            self.word_count,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +118,18 @@ class Fingerprint:
     # Sorted unique shingle hashes (numpy uint64), kept in memory to verify copy candidates without
     # normalising the text again; never stored.
     shingles: Any = field(default=None, compare=False, repr=False)
+
+    def __reduce__(self):
+        # The shingles as raw bytes: cheaper to pickle than a numpy array (see Extracted.__reduce__).
+        raw = None if self.shingles is None else self.shingles.tobytes()
+        return _fingerprint, (self.text_hash, self.band_keys, self.shingle_count, raw)
+
+
+def _fingerprint(text_hash: str, band_keys: tuple[int, ...], shingle_count: int, raw: bytes | None):
+    import numpy as np  # only where fingerprints are unpickled, which has numpy already
+
+    shingles = None if raw is None else np.frombuffer(raw, dtype=np.uint64)
+    return Fingerprint(text_hash, band_keys, shingle_count, shingles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +146,7 @@ class Article:
     author: str | None = None
     lang: str | None = None
     guid: str | None = None
+    word_count: int | None = None  # len(text.split()) when already counted
 
 
 @dataclass(frozen=True, slots=True)

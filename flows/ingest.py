@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,22 +77,26 @@ def poll_shard(
     workers: int = 0,
     deadline: float = 20.0,
 ) -> list[FeedPoll]:
-    """Poll a shard of feeds: conditional GETs concurrently (retries per request inside), then parse
-    the bodies, on the extraction pool when there is one (workers > 0): parsing is CPU work, which
-    threads sharing the GIL would do one at a time, and the pool is idle while feeds are polled."""
+    """Poll a shard of feeds: conditional GETs concurrently (retries per request inside), each body
+    parsed as soon as it is in, on the extraction pool when there is one (workers > 0): parsing is
+    CPU work, which threads sharing the GIL would do one at a time, and the pool is idle while
+    feeds are polled."""
     from concurrent.futures import ThreadPoolExecutor
 
     fetcher = _fetcher(settings)
+    pool = _pool(workers, deadline) if workers else None
+
+    def poll(feed: tuple[str, str, str | None, str | None]) -> FeedPoll:
+        got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3])
+        if not isinstance(got, FetchedFeed):
+            return got
+        if pool is None:
+            return parse_fetched(got)
+        parsed = pool.submit((feed[0], got), fn=parse_fetched).result()
+        return parsed if isinstance(parsed, FeedPoll) else _unparsed(got, parsed)
+
     with ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex:
-        got = list(ex.map(lambda f: fetch_feed(f[0], f[1], fetcher, etag=f[2], last_modified=f[3]), feeds))
-    bodies = [(i, g) for i, g in enumerate(got) if isinstance(g, FetchedFeed)]
-    if workers and bodies:
-        parsed = _pool(workers, deadline).extract(bodies, fn=parse_fetched)
-    else:
-        parsed = {i: parse_fetched(g) for i, g in bodies}
-    for i, fetched in bodies:
-        got[i] = parsed[i] if isinstance(parsed[i], FeedPoll) else _unparsed(fetched, parsed[i])
-    return got
+        return list(ex.map(poll, feeds))
 
 
 def _unparsed(fetched: FetchedFeed, why: str) -> FeedPoll:
@@ -151,7 +156,8 @@ def shutdown_workers() -> None:
 @dataclass
 class PageBatch:
     """A fetched and extracted batch: the pages without their bodies, extraction results by URL,
-    and the seconds spent fetching and extracting (the latter includes waiting for the pool)."""
+    the seconds spent fetching, and the seconds then spent waiting for the last pages' extraction
+    (pages are extracted as they come in, so most of it overlaps fetching)."""
 
     pages: list[Page]
     extracted: dict
@@ -161,17 +167,28 @@ class PageBatch:
 
 @task(name="fetch-extract-pages", cache_policy=NO_CACHE)
 def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, deadline: float) -> PageBatch:
-    """Fetch a batch of pages, then extract their text: on the shared process pool, or in this
-    process when workers == 0 (Dask workers). One task per batch: a task run costs Prefect time."""
+    """Fetch a batch of pages and extract their text: each page handed to the shared process pool
+    as soon as it is in, or extracted in this process after fetching when workers == 0 (Dask
+    workers). One task per batch: a task run costs Prefect time."""
     t = time.perf_counter()
-    pages = fetch_pages(urls, _fetcher(settings))
+    pending: dict[str, Future] = {}
+    on_page = None
+    if workers:
+        pool = _pool(workers, deadline)
+
+        def on_page(page: Page) -> None:
+            if page.body is not None:
+                job = (page.url, page.body, page.final_url or page.url, page.content_type)
+                pending[page.url] = pool.submit(job, fn=extract_with_fingerprint)
+
+    pages = fetch_pages(urls, _fetcher(settings), on_page)
     fetch_s = time.perf_counter() - t
-    jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
     t = time.perf_counter()
-    if workers == 0:
-        extracted = extract_many(jobs, workers=0, deadline_s=deadline, fn=extract_with_fingerprint)
+    if workers:
+        extracted = {url: future.result() for url, future in pending.items()}
     else:
-        extracted = _pool(workers, deadline).extract(jobs, fn=extract_with_fingerprint)
+        jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
+        extracted = extract_many(jobs, workers=0, deadline_s=deadline, fn=extract_with_fingerprint)
     # The bodies are done with: not kept in memory, nor sent back from a Dask worker.
     return PageBatch([p.without_body() for p in pages], extracted, fetch_s, time.perf_counter() - t)
 
@@ -187,8 +204,10 @@ class RunResult:
     timings: dict  # seconds: wall time per phase, and summed task time for fetch / extract
 
 
-def _chunks(seq: Sequence, n: int) -> list[Sequence]:
-    return [seq[i : i + n] for i in range(0, len(seq), n)]
+def _shards(seq: Sequence, n: int) -> list[Sequence]:
+    """Shards of `n`, the first of a quarter of that: pages start being fetched once it is in."""
+    first = max(1, n // 4)
+    return [seq[:first], *(seq[i : i + n] for i in range(first, len(seq), n))] if seq else []
 
 
 def extract_workers(s: Settings, on_dask: bool) -> int:
@@ -216,9 +235,29 @@ def ingest(
         gc.unfreeze()
 
 
+def _start_pool_early(workers: int, deadline: float) -> threading.Thread | None:
+    """Start the extraction processes (~0.3 s) while the warehouse opens and feeds are fetched,
+    instead of when the first feed body is to be parsed."""
+    if not workers:
+        return None
+    starter = threading.Thread(target=_pool, args=(workers, deadline), name="pool-start", daemon=True)
+    starter.start()
+    return starter
+
+
 def _ingest(config_path: str, db_path: str | None, force: bool, on_dask: bool) -> RunResult:
     log = get_run_logger()
     s = load_settings(config_path)
+    workers = extract_workers(s, on_dask)
+    starter = _start_pool_early(workers, s.extract.deadline_s)
+    try:
+        return _ingest_run(s, workers, db_path, force, log)
+    finally:
+        if starter is not None:
+            starter.join()  # so that no pool starts after the run's shutdown_workers
+
+
+def _ingest_run(s: Settings, workers: int, db_path: str | None, force: bool, log) -> RunResult:
     db = resolve_db_path(s, db_path)
     fs = fetch_settings(s)
     topic = TopicFilter(s.topic.terms or DEFAULT_TERMS, s.topic.min_hits)
@@ -250,9 +289,8 @@ def _ingest(config_path: str, db_path: str | None, force: bool, on_dask: bool) -
 
         # 1. poll, in shards of feeds; 2. what is new (ledger), shard by shard as polls come in;
         # 3. fetch, extract, judge and match in overlapping batches, starting with the first shard
-        shards = _chunks([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
+        shards = _shards([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
         progress = Progress()
-        workers = extract_workers(s, on_dask)
         poll_futs = [poll_shard.submit(sh, fs, workers, s.extract.deadline_s) for sh in shards]
         polls: list[FeedPoll] = []
         intake = P.Intake()

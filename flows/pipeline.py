@@ -216,13 +216,15 @@ def build_article(
     elif not isinstance(extracted, Extracted):
         page_problem = f"extraction failed: {extracted or 'nothing extracted'}"
     text = extracted.text if isinstance(extracted, Extracted) else ""  # extract_page cleans it
+    count = _word_count(extracted) if isinstance(extracted, Extracted) else 0
     source = "page"
-    if page_problem is None and words(text) < min_words:
-        page_problem = f"extracted text too short ({words(text)} words)"
+    if page_problem is None and count < min_words:
+        page_problem = f"extracted text too short ({count} words)"
     if page_problem:
         feed_text = clean_text(entry.content or "")
-        if words(feed_text) >= min_feed_words:
-            text, source = feed_text, "feed"
+        feed_count = words(feed_text)
+        if feed_count >= min_feed_words:
+            text, source, count = feed_text, "feed", feed_count
         else:
             transient = page is not None and not page.fetched and _transient(page)
             outcome = "fetch_failed" if page is None or not page.fetched else "extract_empty"
@@ -243,7 +245,12 @@ def build_article(
         author=entry.author or (ex.author if ex else None),
         lang=ex.lang if ex else None,
         guid=entry.guid,
+        word_count=count,
     )
+
+
+def _word_count(extracted: Extracted) -> int:
+    return extracted.word_count if extracted.word_count is not None else words(extracted.text)
 
 
 def _transient(page: Page) -> bool:
@@ -343,7 +350,7 @@ def article_row(a: Article, aid: int, run_id: int, now: datetime) -> dict:
         "text": a.text,
         "text_source": a.text_source,
         "text_hash": a.fingerprint.text_hash,
-        "word_count": words(a.text),
+        "word_count": a.word_count if a.word_count is not None else words(a.text),
         "guid": a.guid,
         "first_seen": now,
         "run_id": run_id,

@@ -389,5 +389,32 @@ def test_fetch_pages_limits_requests_per_host():
     assert state["max"] == 2
 
 
+def test_fetch_pages_returns_every_page_of_several_hosts_in_order():
+    # Two spellings of the server's address are two hosts for politeness. "localhost" has a single
+    # URL and a free slot left after it, the other host more URLs than threads: hosts take turns,
+    # threads wait for slots, and no page may go missing.
+    settings = FetchSettings(allow_private_hosts=True, per_host=2, max_workers=3)
+    routes = {f"/{i}": Reply(200, f"<p>{i}</p>".encode(), {"Content-Type": "text/html"}) for i in range(40)}
+    with LocalServer(routes) as server, Fetcher(settings) as fetcher:
+        urls = [server.url(f"/{i}", host="localhost" if i == 0 else "127.0.0.1") for i in range(40)]
+        seen: list[str] = []
+        pages = fetch_pages(urls, fetcher, on_page=lambda page: seen.append(page.url))
+    assert [p.url for p in pages] == urls
+    assert [p.html for p in pages] == [f"<p>{i}</p>" for i in range(40)]
+    assert sorted(seen) == sorted(urls)
+
+
+def test_fetch_pages_raises_what_on_page_raised():
+    routes = {f"/{i}": Reply(200, b"<p>x</p>", {"Content-Type": "text/html"}) for i in range(10)}
+    settings = FetchSettings(allow_private_hosts=True, per_host=2)
+
+    def refuse(page):
+        raise RuntimeError("the extractor pool was closed")
+
+    with LocalServer(routes) as server, Fetcher(settings) as fetcher:
+        with pytest.raises(RuntimeError, match="pool was closed"):
+            fetch_pages([server.url(f"/{i}") for i in range(10)], fetcher, on_page=refuse)
+
+
 def test_fetch_pages_with_no_urls(fetcher):
     assert fetch_pages([], fetcher) == []
