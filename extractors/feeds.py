@@ -225,11 +225,15 @@ def parse_feed(
         raise FeedParseError(f"feed {feed!r}: empty document")
     try:
         # A stream, never bytes or str: feedparser opens a bytes/str value as a path if it can.
+        # No sanitising or href resolving of embedded HTML: only its text is kept (`html_to_text`,
+        # which skips scripts), and links are resolved by `canonical_url`. Parsing the 2,120 files
+        # of ../shared/corpora took 1.18 s instead of 1.81 s; entries differ only in the suite's
+        # hostile-markup cases, where the script text the sanitiser leaked is now left out.
         result = feedparser.parse(
             io.BytesIO(data),
             response_headers=_response_headers(base_url, content_type),
-            sanitize_html=True,
-            resolve_relative_uris=True,
+            sanitize_html=False,
+            resolve_relative_uris=False,
         )
     except DefusedXmlException as exc:
         raise FeedParseError(f"feed {feed!r}: refused unsafe XML ({type(exc).__name__})") from None

@@ -45,7 +45,7 @@ MIN_SHARED_SHINGLES = 40  # about two paragraphs in common, whatever the lengths
 MIN_LENGTH_RATIO = 0.3  # smaller / larger shingle count: an excerpt of a long story is not a copy
 
 _APOSTROPHES = re.compile("['\u2018\u2019\u02bc\u00b4`\u2032]")
-_WORD = re.compile(r"[^\W_]+")  # runs of word characters; punctuation and "_" separate words
+_WORD = re.compile(r"\w+")  # runs of word characters; punctuation and "_" (replaced first) separate words
 
 
 def _constants(stream: int, size: int, odd: bool) -> np.ndarray:
@@ -81,7 +81,9 @@ def normalise(text: str) -> str:
 
 def _words(text: str) -> list[str]:
     """The words of `normalise(text)`."""
-    return _WORD.findall(_APOSTROPHES.sub("", unicodedata.normalize("NFKC", text or "").casefold()))
+    # "\w+" on text with "_" made a space finds the same words as "[^\W_]+", ~15% faster.
+    folded = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text or "").casefold())
+    return _WORD.findall(folded.replace("_", " "))
 
 
 def text_hash(text: str) -> str:
@@ -106,7 +108,7 @@ def fingerprint(text: str) -> Fingerprint:
             _band_keys(lead, LEAD_BANDS, LEAD_ROWS, LEAD_BAND_OFFSET),
         ]
     )
-    unique = np.unique(shingles)
+    unique = _sorted_unique(shingles)
     return Fingerprint(
         text_hash=digest,
         band_keys=tuple(keys.view(np.int64).tolist()),
@@ -149,7 +151,18 @@ def near_copy_of_sets(set_a: np.ndarray, set_b: np.ndarray) -> tuple[bool, float
 
 def shingle_set(text: str) -> np.ndarray:
     """Sorted unique 64-bit hashes of the text's word 5-shingles."""
-    return np.unique(_shingle_hashes(_words(text)))
+    return _sorted_unique(_shingle_hashes(_words(text)))
+
+
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique for a 1-D array, by sorting: ~5x faster than np.unique in numpy 2.4."""
+    ordered = np.sort(values)
+    if ordered.size < 2:
+        return ordered
+    keep = np.empty(ordered.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
 
 
 def _overlap(a: str, b: str) -> tuple[int, int, int]:
@@ -192,7 +205,7 @@ def _shingle_hashes(words: list[str]) -> np.ndarray:
     cached = list(map(_word_hashes.get, words))  # in C: most words of a text were seen before
     if None in cached:
         cached = [_word_hash(w) if h is None else h for w, h in zip(words, cached, strict=True)]
-    hashes = np.array(cached, dtype=np.uint64)
+    hashes = np.fromiter(cached, dtype=np.uint64, count=len(cached))
     k = min(SHINGLE_WORDS, len(words))
     n = len(words) - k + 1
     with np.errstate(over="ignore"):

@@ -235,7 +235,7 @@ def ingest(
         gc.unfreeze()
 
 
-def _start_pool_early(workers: int, deadline: float) -> threading.Thread | None:
+def start_pool_early(workers: int, deadline: float) -> threading.Thread | None:
     """Start the extraction processes (~0.3 s) while the warehouse opens and feeds are fetched,
     instead of when the first feed body is to be parsed."""
     if not workers:
@@ -249,7 +249,7 @@ def _ingest(config_path: str, db_path: str | None, force: bool, on_dask: bool) -
     log = get_run_logger()
     s = load_settings(config_path)
     workers = extract_workers(s, on_dask)
-    starter = _start_pool_early(workers, s.extract.deadline_s)
+    starter = start_pool_early(workers, s.extract.deadline_s)
     try:
         return _ingest_run(s, workers, db_path, force, log)
     finally:

@@ -57,14 +57,18 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     """Run the ingest flow once and return its RunResult."""
     quiet_prefect()
     ensure_not_busy(resolve_db_path(settings, db))
-    from flows.ingest import ingest, shutdown_workers
+    from flows.ingest import extract_workers, ingest, shutdown_workers, start_pool_early
 
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
+    # The extraction processes start while Prefect creates the flow run.
+    starter = start_pool_early(extract_workers(settings, runner is not None), settings.extract.deadline_s)
     try:
         with one_shot_settings():
             return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
     finally:
+        if starter is not None:
+            starter.join()
         shutdown_workers()
 
 
