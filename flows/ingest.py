@@ -10,6 +10,7 @@ DuckDB writer stays in the flow process; under a Dask task runner the tasks run 
 
 from __future__ import annotations
 
+import contextvars
 import gc
 import os
 import threading
@@ -338,31 +339,39 @@ def _ingest_run(s: Settings, workers: int, db_path: str | None, force: bool, log
 
         status = "no_feed_polled" if due and counts.feeds_polled == 0 else "completed"
         wh.finish_run(run_id, status, counts.as_dict())
-        new_articles = wh.run_articles(run_id)
+        result = RunResult(
+            run_id=run_id,
+            status=status,
+            counts=counts.as_dict(),
+            polls=[
+                {
+                    "feed": p.feed,
+                    "outcome": p.outcome,
+                    "status": p.status,
+                    "error": p.error,
+                    "entries": len(p.entries),
+                }
+                for p in polls
+            ],
+            new_articles=wh.run_articles(run_id),
+            db_path=str(Path(db)),
+            timings=timings,
+        )
+        # The artifacts go to Prefect's API while the warehouse is copied out (leaving the block).
+        artifacts = _in_thread(publish_artifacts, result)
         clock = time.perf_counter()
     lap("publish")
-    result = RunResult(
-        run_id=run_id,
-        status=status,
-        counts=counts.as_dict(),
-        polls=[
-            {
-                "feed": p.feed,
-                "outcome": p.outcome,
-                "status": p.status,
-                "error": p.error,
-                "entries": len(p.entries),
-            }
-            for p in polls
-        ],
-        new_articles=new_articles,
-        db_path=str(Path(db)),
-        timings={k: round(v, 4) for k, v in timings.items()},
-    )
-    t_art = time.perf_counter()
-    publish_artifacts(result)
-    result.timings["artifacts"] = round(time.perf_counter() - t_art, 4)
+    artifacts.join()
+    timings["artifacts"] = time.perf_counter() - clock
+    result.timings = {k: round(v, 4) for k, v in timings.items()}
     return result
+
+
+def _in_thread(fn, *args) -> threading.Thread:
+    """Run fn(*args) in a started thread that sees this thread's Prefect run context."""
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(fn, *args), daemon=True)
+    thread.start()
+    return thread
 
 
 def fetch_extract_judge(

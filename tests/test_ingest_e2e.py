@@ -171,6 +171,7 @@ def test_each_run_publishes_a_summary_and_a_table_of_new_articles(two_runs):
     first_id = two_runs["first"].run_id
     summary = next(a for a in summaries if f"newswatch run {first_id}:" in a["data"])
     assert "| new articles | 7 |" in summary["data"] and "failed: **broken**" in summary["data"]
+    assert summary["flow_run_id"], "the summary is shown on its flow run"
     titles = {
         row["title"]
         for t in tables
