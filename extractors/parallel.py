@@ -40,7 +40,7 @@ QUEUE_DEPTH = 2
 
 _CONTEXT = multiprocessing.get_context("forkserver")
 # Only honoured if the forkserver is not running yet in this process; then workers import lazily.
-_CONTEXT.set_forkserver_preload(["extractors.extract"])
+_CONTEXT.set_forkserver_preload(["extractors.extract", "extractors.http"])  # extraction, feed parsing
 
 Job = tuple[Any, ...]  # (key, *arguments of the extract function), e.g. (key, html, url)
 Queued = tuple[Job, Future, "ExtractFn | None"]  # a job, its result to be, the function to run

@@ -81,16 +81,17 @@ def poll_shard(
     """Poll a shard of feeds: conditional GETs concurrently (retries per request inside), each body
     parsed as soon as it is in, on the extraction pool when there is one (workers > 0): parsing is
     CPU work, which threads sharing the GIL would do one at a time, and the pool is idle while
-    feeds are polled."""
+    feeds are polled. Until the pool has started (~0.4 s, see `start_pool_early`), feeds are parsed
+    here instead of waiting for it."""
     from concurrent.futures import ThreadPoolExecutor
 
     fetcher = _fetcher(settings)
-    pool = _pool(workers, deadline) if workers else None
 
     def poll(feed: tuple[str, str, str | None, str | None]) -> FeedPoll:
         got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3])
         if not isinstance(got, FetchedFeed):
             return got
+        pool = _pool_unless_starting(workers, deadline) if workers else None
         if pool is None:
             return parse_fetched(got)
         parsed = pool.submit((feed[0], got), fn=parse_fetched).result()
@@ -139,6 +140,14 @@ def _pool(workers: int, deadline: float) -> ExtractorPool:
             _POOL = ExtractorPool(workers, deadline)
             _POOL.start()
         return _POOL
+
+
+def _pool_unless_starting(workers: int, deadline: float) -> ExtractorPool | None:
+    """`_pool`, or None while another thread is starting it (the caller does not wait for that)."""
+    if not _POOL_LOCK.acquire(blocking=False):
+        return _POOL
+    _POOL_LOCK.release()
+    return _pool(workers, deadline)
 
 
 def shutdown_workers() -> None:
