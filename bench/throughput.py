@@ -377,7 +377,7 @@ def run(
             ),
             (
                 "ratio end to end / ceiling",
-                f"{rate / ceiling:.2f} (target >= {TARGET_RATIO:.2f}: {'met' if rate / ceiling >= TARGET_RATIO else 'MISSED'})",
+                f"{rate / ceiling:.3f} (target >= {TARGET_RATIO:.2f}: {'met' if rate / ceiling >= TARGET_RATIO else 'MISSED'})",
             ),
         ]
     )
