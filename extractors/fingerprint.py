@@ -13,7 +13,7 @@ another story does not make a copy. Word 5-shingle Jaccard of real copies can be
 
 MinHash is computed with numpy: one stable 64-bit hash per word (cached), shingle hashes combined
 from word hashes, and NUM_PERM multiply-add permutations of them. Measured here on the benchmark's
-gold bodies (~800 words): 0.87 ms per whole fingerprint (normalising and hashing included) vs
+gold bodies (~800 words): 0.57 ms per whole fingerprint (normalising and hashing included) vs
 1.47 ms for datasketch's MinHash alone with the same permutations. Everything is deterministic across processes and runs:
 the band keys are stored, so these constants and functions must not change without re-keying.
 """
