@@ -246,7 +246,7 @@ def ingest(
 
 
 def start_pool_early(workers: int, deadline: float) -> threading.Thread | None:
-    """Start the extraction processes (~0.3 s) while the warehouse opens and feeds are fetched,
+    """Start the extraction processes (~0.4 s) while the warehouse opens and feeds are fetched,
     instead of when the first feed body is to be parsed."""
     if not workers:
         return None
