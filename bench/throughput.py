@@ -43,7 +43,9 @@ STAGES = (
     "publish",
     "artifacts",
 )
-INSIDE = {"fetch_extract_judge": ("fetch_task_s", "extract_task_s", "build_s", "judge", "match")}
+INSIDE = {
+    "fetch_extract_judge": ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches")
+}
 TARGET_RATIO = 0.8
 
 
@@ -253,7 +255,11 @@ def print_table(rows: list[tuple[str, str]]) -> None:
         print(f"  {key:<{width}}  {value}")
 
 
-LABELS = {"judge": "judge (dedup)", "build_s": "build (topic, records)"}
+LABELS = {
+    "judge": "judge (dedup)",
+    "build_s": "build (topic, records)",
+    "write_batches": "write (each batch, as judged)",
+}
 
 
 def print_timings(timings: dict[str, float], wall: float, fingerprint_s: float, pages: int) -> None:

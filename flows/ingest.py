@@ -318,8 +318,8 @@ def _ingest_run(s: Settings, workers: int, db_path: str | None, force: bool, log
         fetch_extract_judge(wh, new_entries(), s, fs, workers, topic, rows, progress, timings)
         lap("fetch_extract_judge")
 
-        # 4. store: the articles, copies, ledger, mentions and alerts in one transaction (an alert
-        # exists if and only if its article does), then the feeds' poll state, last, so that a run
+        # 4. store what is left (the judged batches were stored as they came): the ledger and copy
+        # rows of entries that made no article, then the feeds' poll state, last, so that a run
         # that fails before storing polls its feeds afresh next time instead of getting 304s.
         counts.entries_new = intake.size
         rows.add_outcomes(intake)
@@ -417,7 +417,9 @@ def fetch_extract_judge(
         submit_next()
     judge = P.Judge(wh)
     done_n = 0
-    spent = dict.fromkeys(("fetch_task_s", "extract_task_s", "build_s", "judge", "match"), 0.0)
+    spent = dict.fromkeys(
+        ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches"), 0.0
+    )
     while in_flight:
         batch: PageBatch = in_flight.popleft().result()
         submit_next()
@@ -441,9 +443,12 @@ def fetch_extract_judge(
         t2 = time.perf_counter()
         match_before = rows.match_s
         rows.add_judged(articles, verdicts, ids)
+        t3 = time.perf_counter()
+        rows.write(wh)  # now, while later batches are extracted (see RunRows)
         spent["build_s"] += t1 - t0
         spent["judge"] += t2 - t1
         spent["match"] += rows.match_s - match_before
+        spent["write_batches"] += time.perf_counter() - t3
         done_n += len(batch.pages)
         progress.update("pages extracted", done_n, done_n + len(by_url) + batches.pending, force=True)
     timings.update(spent)

@@ -280,7 +280,10 @@ class Judge:
         wh = self.wh
         by_hash = wh.articles_by_text_hash([a.fingerprint.text_hash for a in articles])
         candidates = wh.band_candidates([(i, a.fingerprint.band_keys) for i, a in enumerate(articles)])
-        texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)  # stored ones
+        # Stored by earlier runs; this run's own articles, stored batch by batch, are matched below
+        # from what the judge keeps of them.
+        candidates = {i: [aid for aid in ids if aid not in self._texts] for i, ids in candidates.items()}
+        texts = wh.article_texts(aid for ids in candidates.values() for aid in ids)
         new_ids = wh.reserve_article_ids(len(articles))
         verdicts: list[Verdict] = []
         ids: list[int] = []
@@ -359,8 +362,10 @@ def article_row(a: Article, aid: int, run_id: int, now: datetime) -> dict:
 
 @dataclass
 class RunRows:
-    """Every row a run writes, gathered batch by batch and written in ONE transaction at the end, so
-    an alert exists if and only if its article does (the outbox). `now` stamps them all."""
+    """The rows a run writes, gathered batch by batch. `write` stores what was gathered since the
+    last write in ONE transaction, so an alert exists if and only if its article does (the outbox);
+    the flow writes after every judged batch, while later batches are still extracted, instead of
+    all at the end, when the extraction processes would wait. `now` stamps every row."""
 
     run_id: int
     now: datetime
@@ -492,13 +497,15 @@ class RunRows:
             setattr(counts, r.outcome, getattr(counts, r.outcome) + 1)
 
     def write(self, wh: Warehouse) -> None:
-        """Everything in one transaction."""
+        """The rows gathered since the last write, in one transaction; then they are let go."""
         with wh.transaction():
             wh.insert_articles(self.articles, self.bands)
             wh.insert_duplicates(self.dups)
             wh.write_ledger(self.ledger, self.run_id, self.now)
             wh.insert_mentions(self.mentions)
             self.counts.alerts_created += wh.insert_alerts(self.alerts)
+        for written in (self.articles, self.bands, self.dups, self.ledger, self.mentions, self.alerts):
+            written.clear()
 
 
 def store_batch(
