@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -195,6 +196,8 @@ def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, de
     fetch_s = time.perf_counter() - t
     t = time.perf_counter()
     if workers:
+        # One wake-up when the last page is done, not one per page as result() in turn would cost.
+        futures_wait(pending.values())
         extracted = {url: future.result() for url, future in pending.items()}
     else:
         jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
