@@ -2,8 +2,10 @@
 
 The transport is the standard library's http.client (see extractors.connections): redirects,
 decompression, deadlines and retries are ours, because a client library decompresses without a
-limit and its timeouts apply per socket operation. Not httpx nor urllib3: per request they cost
-about 2x and 1.4x the CPU of http.client, which counts when fetching is CPU-bound.
+limit and its timeouts apply per socket operation. Not a client library: on loopback a bare urllib3
+pool costs 1.8x the CPU per request of bare http.client (0.24 vs 0.135 ms; httpx about twice
+urllib3), and this fetcher went from 0.39 to ~0.27 ms a page when it left urllib3, which counts when
+one core fetches for every extraction process.
 """
 
 from __future__ import annotations
