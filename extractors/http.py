@@ -415,6 +415,9 @@ class Fetcher:
                 # The server closed the idle connection as we used it (its keep-alive ran out):
                 # the request was not answered, so it goes once more on a new connection.
                 conn.close()
+            except BaseException:
+                conn.close()
+                raise
         remaining = deadline - time.monotonic()
         try:
             conn = open_connection(
