@@ -38,7 +38,7 @@ from extractors.errors import (
 )
 from extractors.feeds import parse_feed
 from extractors.records import FeedPoll, Page
-from extractors.urls import host_of
+from extractors.urls import SAFE_PATH, SAFE_QUERY, host_of
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -221,15 +221,11 @@ def _header_map(response: http.client.HTTPResponse) -> dict[str, str]:
     return headers
 
 
-# Characters sent as they are in a request's path (RFC 3986 pchar and "/") and query; anything
-# else (spaces, non-ASCII, quotes) is percent-encoded, as browsers do. "%" is kept: escapes stay.
-_PATH_SAFE = "/:@!$&'()*+,;=%~"
-_QUERY_SAFE = _PATH_SAFE + "?"
-
-
 def _request_target(parts: SplitResult) -> str:
-    target = quote(parts.path or "/", safe=_PATH_SAFE)
-    return f"{target}?{quote(parts.query, safe=_QUERY_SAFE)}" if parts.query else target
+    """Path and query as sent: spaces, non-ASCII and quotes percent-encoded, as browsers do (the
+    characters kept are those `canonical_url` keeps; existing escapes stay)."""
+    target = quote(parts.path or "/", safe=SAFE_PATH)
+    return f"{target}?{quote(parts.query, safe=SAFE_QUERY)}" if parts.query else target
 
 
 def _basic_auth(parts: SplitResult) -> str | None:
@@ -344,7 +340,7 @@ class Fetcher:
                 raise FetchError(f"invalid URL {redact(current)}") from None
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchError(f"not an http(s) URL: {redact(current)}")
-            host = host_of(current)
+            host = parts.hostname.rstrip(".")  # host_of(current), from the parts already split
             if not (s.allow_private_hosts or host == trusted_host):
                 check_host(current)
             auth = _basic_auth(parts)

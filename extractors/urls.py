@@ -54,8 +54,8 @@ TRACKING_PREFIXES = ("utm_",)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters left as they are when re-quoting a path or query: RFC 3986 reserved and unreserved
 # characters plus "%", so existing escapes survive and only raw spaces/non-ASCII get escaped.
-_SAFE_PATH = "/%:@!$&'()*+,;=-._~"
-_SAFE_QUERY = _SAFE_PATH + "?"
+SAFE_PATH = "/%:@!$&'()*+,;=-._~"
+SAFE_QUERY = SAFE_PATH + "?"
 
 
 def is_tracking_param(name: str) -> bool:
@@ -93,7 +93,7 @@ def _canonical(url: str, base: str | None) -> str | None:
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
-    path = quote(parts.path, safe=_SAFE_PATH) or "/"
+    path = quote(parts.path, safe=SAFE_PATH) or "/"
     query = _strip_tracking(parts.query)
     return urlunsplit((scheme, netloc, path, query, ""))
 
@@ -120,7 +120,7 @@ def _strip_tracking(query: str) -> str:
             continue
         name = pair.split("=", 1)[0]
         if not is_tracking_param(name):
-            kept.append(quote(pair, safe=_SAFE_QUERY))
+            kept.append(quote(pair, safe=SAFE_QUERY))
     return "&".join(kept)
 
 
