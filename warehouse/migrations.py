@@ -175,4 +175,35 @@ MIGRATIONS: list[tuple[str, str]] = [
         FROM alerts GROUP BY ALL;
         """,
     ),
+    (
+        "003_article_text_zstd",
+        """
+        -- Article text compressed with zstd instead of DuckDB's per-segment choice (FSST,
+        -- dictionary, ...). Measured on 1,786 benchmark articles: the CHECKPOINT that ends every run
+        -- took 0.035 s for the text column instead of 0.13 s, and the column was 3x smaller; a
+        -- scan with ILIKE took the same time; fetching 20 texts by id 6 ms instead of 1 ms.
+        -- DuckDB cannot change a column's compression in place: the table is rebuilt (the views
+        -- name it and are bound when queried, so they follow).
+        CREATE TABLE articles_zstd (
+            article_id   BIGINT PRIMARY KEY,
+            url          VARCHAR NOT NULL UNIQUE,
+            title        VARCHAR,
+            published_at TIMESTAMPTZ,
+            feed         VARCHAR NOT NULL,
+            lang         VARCHAR,
+            author       VARCHAR,
+            text         VARCHAR NOT NULL USING COMPRESSION zstd,
+            text_source  VARCHAR NOT NULL,
+            text_hash    VARCHAR NOT NULL,
+            word_count   INTEGER NOT NULL,
+            guid         VARCHAR,
+            first_seen   TIMESTAMPTZ NOT NULL,
+            run_id       BIGINT
+        );
+        INSERT INTO articles_zstd SELECT * FROM articles;
+        DROP TABLE articles;
+        ALTER TABLE articles_zstd RENAME TO articles;
+        CREATE INDEX articles_text_hash ON articles (text_hash);
+        """,
+    ),
 ]
