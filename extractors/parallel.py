@@ -202,7 +202,11 @@ class ExtractorPool:
         future: Future = Future()
         with self._lock:
             self._todo.append((job, future, fn))
-            wake, self._wake_pending = not self._wake_pending, True
+            # Woken only if a worker can take the page now. Otherwise the dispatcher hands it out
+            # after the next answer, which wakes it anyway: when fetching runs ahead of extraction
+            # (the usual case), this saves one dispatcher wake-up per page.
+            wake = not self._wake_pending and self._room()
+            self._wake_pending = self._wake_pending or wake
         if wake:
             self._wake()
         return future
@@ -211,6 +215,10 @@ class ExtractorPool:
         """Like `extract_many`, on this pool's workers (started on first use)."""
         futures = [(job[0], self.submit(job, fn)) for job in pages]
         return {key: future.result() for key, future in futures}
+
+    def _room(self) -> bool:
+        """Some worker holds fewer than QUEUE_DEPTH pages (the caller holds the lock)."""
+        return any(len(worker.assigned) < QUEUE_DEPTH for worker in self._workers)
 
     def _wake(self) -> None:
         try:

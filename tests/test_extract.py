@@ -84,7 +84,11 @@ def test_junk_gives_none_and_never_raises(html):
 
 # Test-only page functions for the pool: module-level so the workers can import them by name.
 def slow_or_crashing_extract(html: str, url: str | None) -> Extracted | None:
-    """A page "SLOW" never finishes in time, "CRASH" kills its worker, "FAIL" raises."""
+    """A page "SLOW" never finishes in time, "PAUSE" takes 0.3 s, "CRASH" kills its worker, "FAIL"
+    raises."""
+    if html == "PAUSE":
+        time.sleep(0.3)
+        return None
     if html == "SLOW":
         time.sleep(60)
     if html == "CRASH":
@@ -141,6 +145,20 @@ def test_pool_is_fed_from_several_threads_at_once():
         assert set(out) == {f"{n}-{i}" for i in range(4)} | {f"{n}-e"}
         assert all(isinstance(out[f"{n}-{i}"], Extracted) for i in range(4))
         assert out[f"{n}-e"] == "empty"
+
+
+def test_pages_queued_while_every_worker_is_full_are_all_extracted():
+    """A page submitted while each worker already holds QUEUE_DEPTH pages does not wake the
+    dispatcher; it must still be handed out when a worker answers (no page left waiting)."""
+    from extractors.parallel import QUEUE_DEPTH
+
+    with ExtractorPool(1, extract_fn=slow_or_crashing_extract) as pool:
+        first = pool.submit(("pause", "PAUSE", None))
+        later = [pool.submit((f"p{i}", ARTICLE_PAGE, None)) for i in range(3 * QUEUE_DEPTH)]
+        assert not first.done()  # all of `later` was submitted while the worker was busy
+        assert first.result(timeout=20) == "empty"
+        results = [future.result(timeout=20) for future in later]
+    assert all(isinstance(r, Extracted) for r in results)
 
 
 def test_extract_takes_the_body_as_fetched():
