@@ -81,10 +81,11 @@ class ProcessMonitor:
 
     Groups: "flow" (this process), "prefect server" (the ephemeral API server), "workers"
     (everything else: extraction workers and their forkserver, Dask scheduler/nanny/workers).
-    A process started after `start` counts all its CPU (it may be found up to `rescan_every`
-    late); one alive before counts only what it used after its first sample. The sampler runs in the flow process and its CPU counts as
-    the flow's, so it is kept cheap: the list of descendants (a scan of all of /proc) is renewed
-    once a second, memory and CPU of the known ones read every `interval`.
+    A process started after the monitor counts all its CPU, though it is found up to `rescan_every`
+    late; one alive before counts what it used after the monitor started. One that ends first
+    loses what it used after its last sample (at most `interval`). The sampler runs in the flow
+    process and its CPU counts as the flow's, so it is kept cheap: the list of descendants (a scan
+    of all of /proc) is renewed once a second, memory and CPU of the known ones read every `interval`.
     """
 
     exclude: set[int] = field(default_factory=set)
@@ -96,7 +97,7 @@ class ProcessMonitor:
     _cpu: dict[int, tuple[str, float]] = field(default_factory=dict)
     _procs: dict[int, tuple[psutil.Process, str]] = field(default_factory=dict)
     _scanned: float = 0.0
-    _started: float = 0.0  # wall clock (as psutil's create_time) when the monitor started
+    _before: set[int] = field(default_factory=set)  # the processes alive when the monitor started
 
     def _group(self, proc: psutil.Process) -> str:
         if proc.pid == os.getpid():
@@ -128,7 +129,7 @@ class ProcessMonitor:
                 continue
             cpu = times.user + times.system
             if pid not in self._cpu0:
-                self._cpu0[pid] = 0.0 if self._born_after_start(proc) else cpu
+                self._cpu0[pid] = cpu if pid in self._before else 0.0
             self._cpu[pid] = (group, cpu - self._cpu0[pid])
             rss[group] = rss.get(group, 0.0) + mem
         for group, value in rss.items():
@@ -137,18 +138,13 @@ class ProcessMonitor:
         total = self.usage.setdefault("total", Usage())
         total.peak_rss = max(total.peak_rss, sum(rss.values()))
 
-    def _born_after_start(self, proc: psutil.Process) -> bool:
-        try:
-            return proc.create_time() >= self._started
-        except psutil.Error:
-            return False
-
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
     def __enter__(self) -> ProcessMonitor:
-        self._started = time.time()
+        self._rescan()
+        self._before = set(self._procs)
         self.sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()

@@ -1,0 +1,31 @@
+"""The throughput bench's CPU accounting (bench.throughput.ProcessMonitor)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from bench.throughput import ProcessMonitor
+
+# Burns ~0.6 s of CPU at once, then stays alive, idle, until the monitor has found it.
+BURN_THEN_WAIT = (
+    "import time\nend = time.process_time() + 0.6\nwhile time.process_time() < end: pass\ntime.sleep(3)"
+)
+
+
+def test_a_process_started_during_the_run_counts_the_cpu_it_used_before_it_was_found():
+    """Extraction workers start with the run and are found at the next scan of the process tree, up
+    to a second later: the CPU they used before that is theirs, not "other processes"'."""
+    child = None
+    try:
+        with ProcessMonitor(interval=0.1, rescan_every=1.0) as monitor:
+            child = subprocess.Popen([sys.executable, "-c", BURN_THEN_WAIT])
+            time.sleep(1.6)  # the child burns its CPU before the first scan that can see it
+        workers = monitor.usage["workers"]
+        assert workers.processes == 1
+        assert workers.cpu_s >= 0.5
+    finally:
+        if child is not None:
+            child.kill()
+            child.wait()
