@@ -138,6 +138,10 @@ class ProcessMonitor:
         total = self.usage.setdefault("total", Usage())
         total.peak_rss = max(total.peak_rss, sum(rss.values()))
 
+    def cpu_of(self, pid: int) -> float:
+        """CPU seconds counted for one process so far (0.0 if it was never found)."""
+        return self._cpu.get(pid, ("", 0.0))[1]
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
