@@ -19,6 +19,9 @@ from tests.test_extract import ARTICLE_PAGE
 
 NEWSWATCH = Path(sys.executable).parent / "newswatch"
 ETAG = '"v1"'
+# Runs `newswatch` with Ctrl-C's default disposition, as in a terminal. A command started in the
+# background of a non-interactive shell (`make test &`) inherits SIGINT ignored, and so would the run.
+WITH_DEFAULT_SIGINT = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
 
 
 def _feed(server: LocalServer):
@@ -55,7 +58,11 @@ url = "{server.url("/feed.xml")}"
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-        first = subprocess.Popen([str(NEWSWATCH), "run", "--config", str(cfg)], env=env, cwd=tmp_path)
+        first = subprocess.Popen(
+            [sys.executable, "-c", WITH_DEFAULT_SIGINT, str(NEWSWATCH), "run", "--config", str(cfg)],
+            env=env,
+            cwd=tmp_path,
+        )
         try:
             deadline = time.monotonic() + 90
             while not server.hits("/story") and time.monotonic() < deadline and first.poll() is None:
