@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import duckdb
 import pytest
 
 from warehouse.migrations import MIGRATIONS
-from warehouse.store import Warehouse
+from warehouse.store import Warehouse, apply_migrations
 
 TEXT = "The interceptor was tested over the Pacific on Tuesday. " * 40
 
@@ -16,12 +14,7 @@ TEXT = "The interceptor was tested over the Pacific on Tuesday. " * 40
 def _release_with(path, versions: int) -> None:
     """A warehouse as a release with only the first `versions` migrations left it, with one article."""
     con = duckdb.connect(str(path))
-    con.execute(
-        "CREATE TABLE schema_migrations (version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
-    )
-    for version, sql in MIGRATIONS[:versions]:
-        con.execute(sql)
-        con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, datetime.now(UTC)])
+    apply_migrations(con, MIGRATIONS[:versions])
     con.execute(
         "INSERT INTO articles VALUES (7, 'https://a.example/x', 'Interceptor test', NULL, 'wire', 'en', NULL,"
         " ?, 'page', 'h7', 400, NULL, now(), 1)",

@@ -68,6 +68,33 @@ class LedgerRow:
     retry: bool = False
 
 
+def apply_migrations(
+    con: duckdb.DuckDBPyConnection, migrations: Sequence[tuple[str, str]] = MIGRATIONS
+) -> list[str]:
+    """Apply the migrations not yet recorded in `schema_migrations`, each in its own transaction, in
+    order; returns the versions applied. (A prefix of MIGRATIONS makes the warehouse of an earlier
+    release, for tests of an upgrade.)"""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for version, sql in migrations:
+        if version in done:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, now_utc()])
+            con.execute("COMMIT")
+        except duckdb.Error as e:
+            con.execute("ROLLBACK")
+            raise WarehouseError(f"migration {version} failed: {e}") from None
+        applied.append(version)
+    return applied
+
+
 def _arrow(rows: Sequence[dict], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=schema)
 
@@ -203,26 +230,7 @@ class Warehouse:
             os.close(fd)
 
     def migrate(self) -> list[str]:
-        con = self.con
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations "
-            "(version VARCHAR PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)"
-        )
-        done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
-        applied = []
-        for version, sql in MIGRATIONS:
-            if version in done:
-                continue
-            con.execute("BEGIN")
-            try:
-                con.execute(sql)
-                con.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, now_utc()])
-                con.execute("COMMIT")
-            except duckdb.Error as e:
-                con.execute("ROLLBACK")
-                raise WarehouseError(f"migration {version} failed: {e}") from None
-            applied.append(version)
-        return applied
+        return apply_migrations(self.con)
 
     def publish(self) -> None:
         """Copy the writer file to the configured path atomically (readers never see a partial file)."""
