@@ -50,15 +50,19 @@ _EQUIVALENTS = str.maketrans(
     }
 )
 _SPACES = re.compile(r" +")
-# The characters `_EQUIVALENTS` changes: substituting only those is ~5x faster on article text than
-# str.translate, which leaves its fast path at the first non-ASCII character (a curly quote).
-_CHANGED = {k: v for k, v in _EQUIVALENTS.items() if chr(k) != v}
-_CHANGED_RE = re.compile("[" + "".join(re.escape(chr(k)) for k in _CHANGED) + "]")
+# The characters `_EQUIVALENTS` changes. Replacing only those present is faster on article text
+# than str.translate, which leaves its fast path at the first non-ASCII character (a curly quote),
+# and than one regex with a replacement function, called for every line break (16 against 37 µs
+# an article in the throughput bench's texts).
+_CHANGED = tuple((chr(k), v) for k, v in _EQUIVALENTS.items() if chr(k) != v)
 
 
 def _equivalents(text: str) -> str:
     """`text.translate(_EQUIVALENTS)`, faster: one character for one character."""
-    return _CHANGED_RE.sub(lambda m: _CHANGED[ord(m.group())], text)
+    for char, same in _CHANGED:
+        if char in text:
+            text = text.replace(char, same)
+    return text
 
 
 def _is_word_char(char: str) -> bool:

@@ -8,7 +8,7 @@ import pytest
 
 from alerts.config import Actor, Rule, Watchlist
 from alerts.rules import fired_rules, rule_problems
-from alerts.watchlist import WatchlistMatcher, make_snippet, watchlist_for_rules
+from alerts.watchlist import _EQUIVALENTS, WatchlistMatcher, _equivalents, make_snippet, watchlist_for_rules
 from extractors.records import Mention
 
 GERASIMOV = Actor("Valery Gerasimov", ("Gerasimov", "Герасимов"))
@@ -112,6 +112,16 @@ def test_title_and_text_are_one_text(matcher: WatchlistMatcher) -> None:
     }
     assert [m.kind for m in mentions] == ["actor", "keyword"]  # in order of first appearance
     assert mentions[0].snippet.startswith("Gerasimov visits Kaliningrad Later,")  # one line
+
+
+def test_typographic_variants_are_read_as_plain_characters() -> None:
+    """Every quote, dash and space variant is read as "'", "-" or " ", character for character."""
+    variants = "".join(chr(c) for c in range(0x3001) if chr(c).translate(_EQUIVALENTS) != chr(c))
+    variants += "\u2018\u2019\u201b\u02bc\u2032\uff07\u2010\u2011\u2012\u2013\u2014\u2212\ufe63\uff0d"
+    text = f"SM{variants}3 Gerasimov’s aide; a\u00a0b\nc"
+    assert _equivalents(text) == text.translate(_EQUIVALENTS)
+    assert len(_equivalents(text)) == len(text)
+    assert set(_equivalents(variants)) == {"'", "-", " "}
 
 
 def test_nothing_to_find() -> None:
