@@ -44,7 +44,7 @@ MIN_CONTAINMENT = 0.5  # shared shingles / shingles of the smaller text
 MIN_SHARED_SHINGLES = 40  # about two paragraphs in common, whatever the lengths
 MIN_LENGTH_RATIO = 0.3  # smaller / larger shingle count: an excerpt of a long story is not a copy
 
-_APOSTROPHES = re.compile("['\u2018\u2019\u02bc\u00b4`\u2032]")
+_APOSTROPHES = "'\u2018\u2019\u02bc\u00b4`\u2032"  # dropped: "don't" is one word
 _WORD = re.compile(r"\w+")  # runs of word characters; punctuation and "_" (replaced first) separate words
 
 
@@ -82,7 +82,10 @@ def normalise(text: str) -> str:
 def _words(text: str) -> list[str]:
     """The words of `normalise(text)`."""
     # "\w+" on text with "_" made a space finds the same words as "[^\W_]+", ~15% faster.
-    folded = _APOSTROPHES.sub("", unicodedata.normalize("NFKC", text or "").casefold())
+    folded = unicodedata.normalize("NFKC", text or "").casefold()
+    for apostrophe in _APOSTROPHES:  # str.replace for those present: ~3x faster than a regex
+        if apostrophe in folded:
+            folded = folded.replace(apostrophe, "")
     return _WORD.findall(folded.replace("_", " "))
 
 
@@ -209,16 +212,18 @@ def _shingle_hashes(words: list[str]) -> np.ndarray:
     k = min(SHINGLE_WORDS, len(words))
     n = len(words) - k + 1
     with np.errstate(over="ignore"):
-        combined = np.zeros(n, dtype=np.uint64)
-        for i in range(k):  # position-weighted, so word order matters
-            combined += hashes[i : i + n] * _SHINGLE_MULT[i]
+        combined = hashes[:n] * _SHINGLE_MULT[0]
+        term = np.empty_like(combined)  # one buffer for the products: no array per term
+        for i in range(1, k):  # position-weighted, so word order matters
+            combined += np.multiply(hashes[i : i + n], _SHINGLE_MULT[i], out=term)
         return _mix(combined)
 
 
 def _minhash(shingles: np.ndarray, num_perm: int) -> np.ndarray:
     """Minimum of each multiply-add permutation over the shingle hashes (uint64, one per perm)."""
     with np.errstate(over="ignore"):
-        permuted = shingles[np.newaxis, :] * _PERM_A[:num_perm, np.newaxis] + _PERM_B[:num_perm, np.newaxis]
+        permuted = shingles[np.newaxis, :] * _PERM_A[:num_perm, np.newaxis]
+        permuted += _PERM_B[:num_perm, np.newaxis]  # in place: one (num_perm x n) array, not two
     return permuted.min(axis=1)
 
 
