@@ -198,9 +198,12 @@ class ExtractorPool:
 
         `fn`, a module-level function, runs instead of the pool's `extract_fn` for this job: the
         workers also serve other CPU-bound steps (parsing feeds), with the same deadline."""
-        self.start()
+        if self._dispatcher is None:  # started once; not a lock taken per page (start raises if closed)
+            self.start()
         future: Future = Future()
         with self._lock:
+            if self._closing:  # closed meanwhile, or the dispatcher failed: nobody would answer
+                raise RuntimeError("the extractor pool is closed")
             self._todo.append((job, future, fn))
             # Woken only if a worker can take the page now. Otherwise the dispatcher hands it out
             # after the next answer, which wakes it anyway: when fetching runs ahead of extraction

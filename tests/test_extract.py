@@ -182,6 +182,18 @@ def test_closing_the_pool_fails_pages_still_queued():
             future.result(timeout=10)
 
 
+def test_submitting_to_a_closed_pool_fails_at_once():
+    pool = ExtractorPool(1)
+    assert isinstance(pool.extract([GOOD])["good"], Extracted)
+    pool.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.submit(GOOD)
+    never_started = ExtractorPool(1)
+    never_started.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        never_started.submit(GOOD)
+
+
 def test_a_worker_that_died_while_idle_is_replaced_and_its_page_still_extracted():
     with ExtractorPool(1) as pool:
         assert isinstance(pool.extract([GOOD])["good"], Extracted)  # the worker is up and idle
