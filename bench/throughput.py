@@ -20,6 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import psutil
 
@@ -48,6 +49,16 @@ INSIDE = {
     "fetch_extract_judge": ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches")
 }
 TARGET_RATIO = 0.8
+
+
+class Ratios(NamedTuple):
+    """End to end / ceiling, two ways. `whole`: pages over the ingest call's whole wall time.
+    `beyond_prefect`: over that time less Prefect's own cost of one flow run (creating it, setting
+    its states: the wall time of a trivial flow run just before), which is fixed like its start-up
+    and not counted either. Both 0.0 when the bench was skipped."""
+
+    whole: float
+    beyond_prefect: float
 
 
 def cores() -> int:
@@ -304,14 +315,14 @@ def run(
     ceiling_sample: int,
     page_batch: int | None,
     extract_workers: int | None = None,
-) -> float | None:
-    """Print the figures; the ratio to the ceiling, 0.0 when skipped, None when the ingest itself
-    failed (a missed target is not a failure)."""
+) -> Ratios | None:
+    """Print the figures; the ratios to the ceiling, (0.0, 0.0) when skipped, None when the ingest
+    itself failed (a missed target is not a failure)."""
     print(f"== end-to-end throughput: {pages} pages, {feeds} feeds, {hosts} hosts ==")
     print_cores()
     if not shared_available():
         print("skipped: ../shared/benchmarks/extraction is absent (the site is built from its pages)")
-        return 0.0
+        return Ratios(0.0, 0.0)
     with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp:
         tmp_path = Path(tmp)
         start = time.perf_counter()
@@ -364,6 +375,8 @@ def run(
     c = result.counts
     processed = c["pages_fetched"]
     rate = processed / wall
+    beyond = wall - second  # the ingest's wall time beyond Prefect's cost of a trivial flow run
+    ratios = Ratios(rate / ceiling, processed / beyond / ceiling if beyond > 0 else 0.0)
     print(f"run: status {result.status}, {c['feeds_polled']} feeds polled, {c['entries_new']} new entries")
     print_table(
         [
@@ -392,9 +405,11 @@ def run(
                 f" {ceiling_before:.1f}, after {ceiling_after:.1f}, the faster counts) x {cores()} cores"
                 f" = {ceiling:.1f} pages/s",
             ),
+            ("ratio end to end / ceiling", f"{ratios.whole:.3f} ({verdict(ratios.whole)})"),
             (
-                "ratio end to end / ceiling",
-                f"{rate / ceiling:.3f} (target >= {TARGET_RATIO:.2f}: {'met' if rate / ceiling >= TARGET_RATIO else 'MISSED'})",
+                "  beyond Prefect's per-run overhead",
+                f"{ratios.beyond_prefect:.3f} ({verdict(ratios.beyond_prefect)}; {processed} pages in"
+                f" {beyond:.2f} s, the ingest wall less the 2nd trivial flow)",
             ),
         ]
     )
@@ -413,7 +428,11 @@ def run(
     )
     rows.append(("CPU available (wall x cores)", f"CPU {wall * cores():7.1f} s"))
     print_table(rows)
-    return rate / ceiling
+    return ratios
+
+
+def verdict(ratio: float) -> str:
+    return f"target >= {TARGET_RATIO:.2f}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -456,13 +475,13 @@ def main(argv: list[str] | None = None) -> None:
         ratio = run_in_fresh_process(params)
         if ratio is None:
             raise SystemExit(1)
-        if not ratio:  # skipped
+        if not ratio.whole:  # skipped
             return
         ratios.append(ratio)
     print_repeats(ratios)
 
 
-def run_in_fresh_process(params: tuple) -> float | None:
+def run_in_fresh_process(params: tuple) -> Ratios | None:
     """`run` in a new interpreter, as `newswatch run` is: Prefect, its server and the extraction
     processes' forkserver all start anew (a second run in the same process would find the
     forkserver already started, which a one-shot run never does)."""
@@ -478,18 +497,25 @@ def _run_and_report(params: tuple, out) -> None:
     out.put(run(*params))
 
 
-def print_repeats(ratios: list[float]) -> None:
+def print_repeats(runs: list[Ratios]) -> None:
     """One run's ratio moves with the machine's other load (the ceiling is measured apart from the
-    run): the spread of several runs, and how many met the target."""
-    met = sum(r >= TARGET_RATIO for r in ratios)
-    print(f"== ratio end to end / ceiling over {len(ratios)} runs ==")
-    print_table(
-        [
-            ("each run, in order", " ".join(f"{r:.3f}" for r in ratios)),
-            ("median", f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"),
-            ("runs that met the target", f"{met} of {len(ratios)} (target >= {TARGET_RATIO:.2f})"),
+    run): the spread of several runs, and how many met the target, for both ratios."""
+    print(f"== ratio end to end / ceiling over {len(runs)} runs ==")
+    rows = []
+    for label, ratios in (
+        ("whole ingest wall", [r.whole for r in runs]),
+        ("beyond Prefect's per-run overhead", [r.beyond_prefect for r in runs]),
+    ):
+        met = sum(r >= TARGET_RATIO for r in ratios)
+        rows += [
+            (f"{label}: each run, in order", " ".join(f"{r:.3f}" for r in ratios)),
+            (
+                f"{label}: median",
+                f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f});"
+                f" {met} of {len(ratios)} runs >= {TARGET_RATIO:.2f}",
+            ),
         ]
-    )
+    print_table(rows)
 
 
 if __name__ == "__main__":
