@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import email.utils
 import http.client
-import ipaddress
 import random
 import socket
 import ssl
@@ -28,7 +27,7 @@ from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit, urlunsp
 
 import certifi  # the CA bundle httpx used before (httpx, still a dependency, requires it)
 
-from extractors.connections import IdleConnections, Origin, open_connection
+from extractors.connections import IdleConnections, Origin, is_public_address, open_connection, reusable_for
 from extractors.errors import (
     BodyTooLarge,
     ExtractorError,
@@ -80,34 +79,12 @@ class HttpResult:
 # Addresses
 
 
-def is_public_address(ip: str) -> bool:
-    """True when `ip` is a globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
-    try:
-        addr = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
-    except ValueError:
-        return False
-    if isinstance(addr, ipaddress.IPv6Address):
-        mapped = addr.ipv4_mapped or addr.sixtofour
-        if mapped is not None:
-            addr = mapped
-        elif addr.teredo is not None:
-            addr = addr.teredo[1]
-    return not (
-        addr.is_loopback
-        or addr.is_private
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-        or not addr.is_global  # shared address space (100.64/10) and other special ranges
-    )
-
-
 def check_host(url: str) -> None:
     """Raise RefusedAddress unless every address the URL's host resolves to is public.
 
-    The connection resolves the name again; a DNS-rebinding server could answer differently
-    the second time (a known gap: closing it needs a connect-time check in the transport).
+    The connection resolves the name again, and a DNS-rebinding server could answer with a private
+    address the second time: the transport checks the address it connected to as well
+    (`open_connection(require_public=True)`), before a byte of the request is sent.
     """
     parts = urlsplit(url)
     host = parts.hostname
@@ -341,13 +318,14 @@ class Fetcher:
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise FetchError(f"not an http(s) URL: {redact(current)}")
             host = parts.hostname.rstrip(".")  # host_of(current), from the parts already split
-            if not (s.allow_private_hosts or host == trusted_host):
+            require_public = not (s.allow_private_hosts or host == trusted_host)
+            if require_public:
                 check_host(current)
             auth = _basic_auth(parts)
             hop_headers = headers if auth is None else {**headers, "Authorization": auth}
             origin = (parts.scheme, parts.hostname, port)
             status, location, result = self._exchange(
-                origin, host, _request_target(parts), current, url, hop_headers, deadline
+                origin, host, _request_target(parts), current, url, hop_headers, deadline, require_public
             )
             if result is not None:
                 return result
@@ -365,6 +343,7 @@ class Fetcher:
         original: str,
         headers: dict[str, str],
         deadline: float,
+        require_public: bool,
     ) -> tuple[int, str | None, HttpResult | None]:
         """One request/response. Returns (status, redirect location, result-or-None)."""
         s = self.settings
@@ -375,7 +354,7 @@ class Fetcher:
             if deadline - time.monotonic() <= 0:
                 raise TransientFetchError(f"timed out after {s.timeout}s: {redact(url)}")
             try:
-                conn, response = self._send(origin, target, headers, url, deadline)
+                conn, response = self._send(origin, target, headers, url, deadline, require_public)
                 try:
                     return self._handle(response, url, original, deadline)
                 finally:
@@ -400,10 +379,20 @@ class Fetcher:
             slot.release()
 
     def _send(
-        self, origin: Origin, target: str, headers: dict[str, str], url: str, deadline: float
+        self,
+        origin: Origin,
+        target: str,
+        headers: dict[str, str],
+        url: str,
+        deadline: float,
+        require_public: bool,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-        """Send the request on an idle connection, or a new one; the connection and its response."""
+        """Send the request on an idle connection, or a new one; the connection and its response.
+        With `require_public`, on one whose address is public only (checked on connecting)."""
         conn = self._idle.take(origin)
+        if conn is not None and not reusable_for(conn, require_public):
+            conn.close()
+            conn = None
         if conn is not None:
             try:
                 return conn, _request(conn, target, headers, deadline)
@@ -417,7 +406,10 @@ class Fetcher:
         remaining = deadline - time.monotonic()
         try:
             conn = open_connection(
-                origin, max(0.001, min(self.settings.connect_timeout, remaining)), self._ssl
+                origin,
+                max(0.001, min(self.settings.connect_timeout, remaining)),
+                self._ssl,
+                require_public=require_public,
             )
         except TimeoutError:
             raise TransientFetchError(f"timed out connecting: {redact(url)}") from None

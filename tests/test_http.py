@@ -1,6 +1,7 @@
 """extractors.http against a real HTTP server on 127.0.0.1."""
 
 import gzip
+import socket
 import threading
 import zlib
 
@@ -194,6 +195,44 @@ def test_loopback_refused_unless_allowed_or_trusted():
             assert strict.get(server.url("/p"), trusted=True).body == b"ok"
         with Fetcher(FetchSettings(allow_private_hosts=True)) as lenient:
             assert lenient.get(server.url("/p")).body == b"ok"
+
+
+def rebinding_dns(monkeypatch, name: str, answers: list[str]) -> list[str]:
+    """Lookups of `name` get the given addresses in turn (the last one from then on), as from a
+    DNS-rebinding server, which answers a public address to the check and a private one to the
+    connection; other names resolve as usual. Returns the addresses handed out, in order."""
+    real, given = socket.getaddrinfo, []
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host != name:
+            return real(host, port, *args, **kwargs)
+        given.append(answers[min(len(given), len(answers) - 1)])
+        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (given[-1], port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return given
+
+
+def test_a_name_rebound_to_a_private_address_after_the_check_is_refused_on_connecting(monkeypatch):
+    with LocalServer({"/p": Reply(200, b"internal page")}) as server:
+        given = rebinding_dns(monkeypatch, "rebind.example", ["93.184.216.34", "127.0.0.1"])
+        with Fetcher(FetchSettings(retries=0)) as fetcher:
+            with pytest.raises(RefusedAddress, match="non-public address 127.0.0.1"):
+                fetcher.get(server.url("/p", host="rebind.example"))
+        assert given == ["93.184.216.34", "127.0.0.1"]  # the check's lookup, then the connection's
+        assert server.hits("/p") == []  # refused before a byte of the request was sent
+
+
+def test_a_connection_a_trusted_feed_opened_to_a_private_address_carries_no_checked_request(monkeypatch):
+    """The feed's own URL may reach a private address (it is configured); a page on the same
+    name, checked and found public, must not go over the connection the feed left open."""
+    with LocalServer({"/feed": Reply(200, b"feed"), "/p": Reply(200, b"internal page")}) as server:
+        rebinding_dns(monkeypatch, "rebind.example", ["127.0.0.1", "93.184.216.34", "127.0.0.1"])
+        with Fetcher(FetchSettings(retries=0)) as fetcher:
+            assert fetcher.get(server.url("/feed", host="rebind.example"), trusted=True).body == b"feed"
+            with pytest.raises(RefusedAddress):
+                fetcher.get(server.url("/p", host="rebind.example"))
+        assert server.hits("/p") == []
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,22 @@
 """extractors.http's transport (http.client with kept connections) against real sockets on 127.0.0.1:
-connection reuse, connections the server closed, bodies cut short, chunked bodies, URL encoding."""
+connection reuse, connections the server closed, bodies cut short, chunked bodies, URL encoding,
+and the address check on connecting (plain and TLS)."""
 
 from __future__ import annotations
 
 import gzip
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 
 import pytest
 
-from extractors.errors import TransientFetchError
+from extractors.connections import open_connection
+from extractors.errors import RefusedAddress, TransientFetchError
 from extractors.http import Fetcher, FetchSettings
 from tests.helpers_http import LocalServer, Reply
+from tests.helpers_servers import make_self_signed_cert
 
 ONE_TRY = FetchSettings(allow_private_hosts=True, retries=0, timeout=5.0)
 
@@ -156,3 +160,37 @@ def test_escapes_already_in_a_link_are_sent_as_they_are():
     path = "/a%2Fb/%E2%82%AC?next=%2Fhome"
     with LocalServer({path: Reply(200, b"ok")}) as server, Fetcher(ONE_TRY) as fetcher:
         assert fetcher.get(server.url(path)).body == b"ok"
+
+
+def test_an_https_connection_is_refused_on_its_address_before_the_tls_handshake(tmp_path):
+    """The address check sits between the TCP connect and TLS: a refused connection sends nothing,
+    not even a ClientHello; an allowed one is TLS as usual."""
+    cert = make_self_signed_cert(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert.cert, cert.key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    handshakes: list[str | None] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = listener.accept()
+            try:
+                with server_tls.wrap_socket(conn, server_side=True) as tls:
+                    handshakes.append(tls.version())
+            except (ssl.SSLError, OSError):
+                handshakes.append(None)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    origin = ("https", "127.0.0.1", listener.getsockname()[1])
+    client_tls = ssl.create_default_context(cafile=str(cert.cert))
+    try:
+        with pytest.raises(RefusedAddress, match="non-public address 127.0.0.1"):
+            open_connection(origin, 5.0, client_tls, require_public=True)
+        conn = open_connection(origin, 5.0, client_tls)
+        assert isinstance(conn.sock, ssl.SSLSocket) and conn.peer_public is False
+        conn.close()
+        thread.join(5)
+    finally:
+        listener.close()
+    assert handshakes == [None, "TLSv1.3"]
