@@ -27,7 +27,14 @@ from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit, urlunsp
 
 import certifi  # the CA bundle httpx used before (httpx, still a dependency, requires it)
 
-from extractors.connections import IdleConnections, Origin, is_public_address, open_connection, reusable_for
+from extractors.connections import (
+    CheckedConnection,
+    IdleConnections,
+    Origin,
+    is_public_address,
+    open_connection,
+    reusable_for,
+)
 from extractors.errors import (
     BodyTooLarge,
     ExtractorError,
@@ -386,7 +393,7 @@ class Fetcher:
         url: str,
         deadline: float,
         require_public: bool,
-    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    ) -> tuple[CheckedConnection, http.client.HTTPResponse]:
         """Send the request on an idle connection, or a new one; the connection and its response.
         With `require_public`, on one whose address is public only (checked on connecting)."""
         conn = self._idle.take(origin)
