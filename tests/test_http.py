@@ -1,6 +1,7 @@
 """extractors.http against a real HTTP server on 127.0.0.1."""
 
 import gzip
+import os
 import socket
 import threading
 import zlib
@@ -406,6 +407,18 @@ def test_fetch_pages_keeps_order_and_turns_failures_into_pages():
     assert "TransientFetchError" in pages[3].error
     assert "application/pdf" in pages[4].error and pages[4].html is None
     assert all(p.fetched_at is not None and p.fetched_at.tzinfo is not None for p in pages)
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
+def test_pages_are_fetched_in_threads_whose_wakeups_do_not_preempt_extraction():
+    policies = []
+    with LocalServer({"/a": Reply(200, b"<p>a</p>", {"Content-Type": "text/html"})}) as server:
+        with Fetcher(LOCAL) as fetcher:
+            fetch_pages(
+                [server.url("/a")] * 3, fetcher, lambda page: policies.append(os.sched_getscheduler(0))
+            )
+    assert policies == [os.SCHED_BATCH] * 3
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the caller's own thread is left as it was
 
 
 def test_fetch_pages_limits_requests_per_host():
