@@ -51,14 +51,31 @@ INSIDE = {
 TARGET_RATIO = 0.8
 
 
+STEADY_SPREAD = 0.10  # the two ceiling measurements of a run differ by more: the host's speed moved
+
+
 class Ratios(NamedTuple):
     """End to end / ceiling, two ways. `whole`: pages over the ingest call's whole wall time.
     `beyond_prefect`: over that time less Prefect's own cost of one flow run (creating it, setting
     its states: the wall time of a trivial flow run just before), which is fixed like its start-up
-    and not counted either. Both 0.0 when the bench was skipped."""
+    and not counted either. Both 0.0 when the bench was skipped. `rate` (pages/s end to end) and
+    `ceilings` (the one-process ceiling, pages/s, before and after the run) let several runs be
+    pooled."""
 
     whole: float
     beyond_prefect: float
+    rate: float = 0.0
+    ceilings: tuple[float, ...] = ()
+
+    @property
+    def steady(self) -> bool:
+        """The host ran at one speed around this run: its two ceiling measurements agree."""
+        return bool(self.ceilings) and ceiling_spread(self.ceilings) <= STEADY_SPREAD
+
+
+def ceiling_spread(ceilings: tuple[float, ...]) -> float:
+    """How far apart the ceiling measurements are, as a share of the faster one."""
+    return (max(ceilings) - min(ceilings)) / max(ceilings)
 
 
 def cores() -> int:
@@ -376,7 +393,12 @@ def run(
     processed = c["pages_fetched"]
     rate = processed / wall
     beyond = wall - second  # the ingest's wall time beyond Prefect's cost of a trivial flow run
-    ratios = Ratios(rate / ceiling, processed / beyond / ceiling if beyond > 0 else 0.0)
+    ratios = Ratios(
+        rate / ceiling,
+        processed / beyond / ceiling if beyond > 0 else 0.0,
+        rate,
+        (ceiling_before, ceiling_after),
+    )
     print(f"run: status {result.status}, {c['feeds_polled']} feeds polled, {c['entries_new']} new entries")
     print_table(
         [
@@ -404,6 +426,17 @@ def run(
                 f"{ceiling_one:.1f} pages/s in one process ({n_ceiling} pages; before the run"
                 f" {ceiling_before:.1f}, after {ceiling_after:.1f}, the faster counts) x {cores()} cores"
                 f" = {ceiling:.1f} pages/s",
+            ),
+            *(
+                []
+                if ratios.steady
+                else [
+                    (
+                        "  HOST UNSTEADY",
+                        f"the two ceiling measurements differ by {ceiling_spread(ratios.ceilings):.0%}: the"
+                        " machine's speed moved, so the ratio below measures the host as much as newswatch",
+                    )
+                ]
             ),
             ("ratio end to end / ceiling", f"{ratios.whole:.3f} ({verdict(ratios.whole)})"),
             (
@@ -515,6 +548,25 @@ def print_repeats(runs: list[Ratios]) -> None:
                 f" {met} of {len(ratios)} runs >= {TARGET_RATIO:.2f}",
             ),
         ]
+    steady = [r.whole for r in runs if r.steady]
+    rows.append(
+        (
+            f"runs on a steady host (ceilings within {STEADY_SPREAD:.0%})",
+            f"{len(steady)} of {len(runs)}"
+            + (f"; their median {statistics.median(steady):.3f}" if steady else ""),
+        )
+    )
+    ceilings = [c for r in runs for c in r.ceilings]
+    if ceilings:
+        pooled = statistics.median(r.rate for r in runs) / (statistics.median(ceilings) * cores())
+        rows.append(
+            (
+                "pooled: median rate / (median ceiling x cores)",
+                f"{pooled:.3f} (the {len(runs)} runs' end-to-end rates against all {len(ceilings)}"
+                " ceiling measurements: a run's own two count the faster, which a host whose speed"
+                " moves biases low)",
+            )
+        )
     print_table(rows)
 
 
