@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import pickle
+import random
 
 import pytest
 
 from alerts.config import Actor, Rule, Watchlist
 from alerts.rules import fired_rules, rule_problems
-from alerts.watchlist import _EQUIVALENTS, WatchlistMatcher, _equivalents, make_snippet, watchlist_for_rules
+from alerts.watchlist import (
+    _EQUIVALENTS,
+    WatchlistMatcher,
+    _equivalents,
+    _FoldedOffsets,
+    make_snippet,
+    watchlist_for_rules,
+)
 from extractors.records import Mention
 
 GERASIMOV = Actor("Valery Gerasimov", ("Gerasimov", "Герасимов"))
@@ -230,3 +238,28 @@ def test_rule_problems_and_rule_keywords() -> None:
         Watchlist(keywords=("Kaliningrad",)), (Rule("r", keywords=("Aegis", "kaliningrad")),)
     )
     assert widened.keywords == ("Kaliningrad", "Aegis")
+
+
+def test_folded_offsets_map_back_as_a_per_character_table_would():
+    """Offsets in a casefolded text map back to the source, with characters folding to two or
+    three ("ß", "ẞ", "ŉ", "ﬃ", "ΐ") anywhere: compared with the table of one source index per
+    folded character on random texts, for every offset and every span."""
+    rng = random.Random(7)
+    alphabet = "aß ẞŉﬃΐk.İ"
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        origin = [i for i, char in enumerate(text) for _ in char.casefold()]
+        offsets = _FoldedOffsets(text)
+        assert [offsets.source(j) for j in range(len(origin))] == origin, text
+        for first in range(len(origin)):
+            for last in range(first, len(origin)):
+                half = (first > 0 and origin[first - 1] == origin[first]) or (
+                    last + 1 < len(origin) and origin[last + 1] == origin[last]
+                )
+                assert offsets.splits(first, last) == half, (text, first, last)
+
+
+def test_a_hit_after_several_folding_characters_keeps_its_offsets():
+    matcher = WatchlistMatcher(Watchlist(keywords=("Iskander",)))
+    (mention,) = matcher.find("", "Große Straße, ﬃ: Iskander")
+    assert mention.snippet[mention.start : mention.end] == "Iskander"
