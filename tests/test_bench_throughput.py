@@ -1,4 +1,5 @@
-"""The throughput bench: its CPU accounting (ProcessMonitor) and the summary of repeated runs."""
+"""The throughput bench: its CPU accounting (ProcessMonitor), the parallel extraction measurement and the
+summary of repeated runs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-from bench.throughput import ProcessMonitor, Ratios, cores, print_repeats
+import pytest
+
+from bench.site import Site, SitePage
+from bench.throughput import ProcessMonitor, Ratios, cores, parallel_extraction, print_repeats
+
+SEEDS = Path(__file__).resolve().parent.parent / "corpus" / "seed"
 
 # Burns ~0.6 s of CPU at once, then stays alive, idle, until the monitor has found it.
 BURN_THEN_WAIT = (
@@ -56,3 +63,32 @@ def test_repeats_pool_every_run_rate_against_every_ceiling_and_count_the_steady_
     assert re.search(r"steady host \(ceilings within 10%\) +2 of 3; their median 0\.850", out)
     # the median rate, 40 pages/s a core, against the median of the six ceilings, 49.5
     assert re.search(r"pooled: median rate / \(median ceiling x cores\) +0\.808 ", out)
+
+
+def _seed_site(root: Path, missing: int = 0) -> Site:
+    """A site of article pages made from the seed documents (`missing` of them not written)."""
+    site = Site(root=root, hosts=["127.0.0.1"], feed_paths=[])
+    for i, seed in enumerate(sorted(SEEDS.glob("*.txt"))):
+        path = f"/p{i}.html"
+        paras = "".join(f"<p>{p}</p>" for p in seed.read_text(encoding="utf-8").split("\n\n") if p.strip())
+        if i >= missing:
+            (root / path.lstrip("/")).write_text(
+                f"<html><head><title>Seed {i}</title></head><body><article>{paras}</article></body></html>",
+                encoding="utf-8",
+            )
+        site.pages.append(SitePage(path=path, feed=0, title=f"Seed {i}", source=i))
+    return site
+
+
+def test_all_cores_extract_the_ceiling_pages_at_once(tmp_path):
+    """The same pages as the ceiling, split between processes that extract at the same time."""
+    site = _seed_site(tmp_path)
+    assert parallel_extraction(site, len(site.pages), 2) > 0
+
+
+def test_a_process_that_cannot_start_its_share_fails_the_measurement_at_once(tmp_path):
+    site = _seed_site(tmp_path, missing=1)  # the first share's first page is not there
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError, match="failed to start"):
+        parallel_extraction(site, len(site.pages), 2)
+    assert time.perf_counter() - start < 60  # not the barrier's 120 s timeout
