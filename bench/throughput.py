@@ -496,7 +496,7 @@ def run(
                 else [
                     (
                         "  HOST UNSTEADY",
-                        f"the two ceiling measurements differ by {ceiling_spread(ratios.ceilings):.0%}: the"
+                        f"the two ceiling measurements differ by {ceiling_spread(ratios.ceilings):.1%}: the"
                         " machine's speed moved, so the ratio below measures the host as much as newswatch",
                     )
                 ]
