@@ -83,7 +83,9 @@ def _seed_site(root: Path, missing: int = 0) -> Site:
 def test_all_cores_extract_the_ceiling_pages_at_once(tmp_path):
     """The same pages as the ceiling, split between processes that extract at the same time."""
     site = _seed_site(tmp_path)
-    assert parallel_extraction(site, len(site.pages), 2) > 0
+    pages, rate = parallel_extraction(site, len(site.pages), 2)
+    assert pages == len(site.pages) == 5  # both shares, every page once
+    assert rate > 0
 
 
 def test_a_process_that_cannot_start_its_share_fails_the_measurement_at_once(tmp_path):
