@@ -535,7 +535,50 @@ def run(
     )
     rows.append(("CPU available (wall x cores)", f"CPU {wall * cores():7.1f} s"))
     print_table(rows)
+    print_core_budget(
+        core_budget(processed, ceiling_one, wall, cores(), monitor.usage, server_cpu, fingerprint_s)
+    )
     return ratios
+
+
+def core_budget(
+    pages: int,
+    ceiling_one: float,
+    wall: float,
+    n_cores: int,
+    usage: dict[str, Usage],
+    server_cpu: float,
+    fingerprint_s: float,
+) -> list[tuple[str, float, str]]:
+    """Where the run's core-seconds (wall x cores) went, as (what, seconds, how it was found). The
+    first row is the ceiling's own cost of the run's pages, so its share of the whole is the ratio
+    end to end / ceiling; the rest is what keeps the ratio below 1, and the rows add up to the whole."""
+    available = wall * n_cores
+    extraction = pages / ceiling_one
+    workers = usage["workers"].cpu_s if "workers" in usage else 0.0
+    beside = sum(usage[g].cpu_s for g in ("flow", "prefect server") if g in usage) + server_cpu
+    fingerprints = fingerprint_s * pages
+    return [
+        ("extraction at the ceiling's speed", extraction, f"{pages} pages / {ceiling_one:.1f} pages/s"),
+        ("fingerprints, in the workers", fingerprints, "timed apart, per page, times the pages"),
+        (
+            "the rest of the workers' CPU",
+            workers - extraction - fingerprints,
+            "feed parsing, pipes, and each process slower while all cores work (negative: faster)",
+        ),
+        ("flow, Prefect server, site server", beside, "their CPU during the ingest call"),
+        (
+            "idle, or other processes",
+            available - workers - beside,
+            "what the cores did not give to the run",
+        ),
+    ]
+
+
+def print_core_budget(rows: list[tuple[str, float, str]]) -> None:
+    whole = sum(seconds for _, seconds, _ in rows)
+    print(f"where the cores went ({whole:.1f} core-seconds: the ingest wall x cores)")
+    print_table([(what, f"{seconds:6.1f} s {seconds / whole:6.1%}   {how}") for what, seconds, how in rows])
 
 
 def verdict(ratio: float) -> str:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 
 from bench.site import Site, SitePage
-from bench.throughput import ProcessMonitor, Ratios, cores, parallel_extraction, print_repeats
+from bench.throughput import (
+    ProcessMonitor,
+    Ratios,
+    Usage,
+    core_budget,
+    cores,
+    parallel_extraction,
+    print_repeats,
+)
 
 SEEDS = Path(__file__).resolve().parent.parent / "corpus" / "seed"
 
@@ -63,6 +71,25 @@ def test_repeats_pool_every_run_rate_against_every_ceiling_and_count_the_steady_
     assert re.search(r"steady host \(ceilings within 10%\) +2 of 3; their median 0\.850", out)
     # the median rate, 40 pages/s a core, against the median of the six ceilings, 49.5
     assert re.search(r"pooled: median rate / \(median ceiling x cores\) +0\.808 ", out)
+
+
+def test_the_core_budget_adds_up_to_the_wall_times_the_cores_and_opens_with_the_ratio():
+    # 2,000 pages in 25 s on 2 cores against a one-process ceiling of 50 pages/s: ratio 0.8
+    usage = {"flow": Usage(cpu_s=3.5), "workers": Usage(cpu_s=44.0), "prefect server": Usage(cpu_s=1.0)}
+    rows = core_budget(2000, 50.0, 25.0, 2, usage, server_cpu=0.5, fingerprint_s=0.0007)
+    seconds = {what: s for what, s, _ in rows}
+    assert sum(seconds.values()) == pytest.approx(50.0)
+    assert rows[0][1] / 50.0 == pytest.approx(0.8)
+    assert seconds["fingerprints, in the workers"] == pytest.approx(1.4)
+    assert seconds["the rest of the workers' CPU"] == pytest.approx(44.0 - 40.0 - 1.4)
+    assert seconds["flow, Prefect server, site server"] == pytest.approx(5.0)
+    assert seconds["idle, or other processes"] == pytest.approx(50.0 - 44.0 - 5.0)
+
+
+def test_workers_faster_than_the_ceiling_show_as_a_negative_rest():
+    usage = {"workers": Usage(cpu_s=38.0)}
+    rows = core_budget(2000, 50.0, 25.0, 2, usage, server_cpu=0.0, fingerprint_s=0.0)
+    assert dict((w, s) for w, s, _ in rows)["the rest of the workers' CPU"] == pytest.approx(-2.0)
 
 
 def _seed_site(root: Path, missing: int = 0) -> Site:
