@@ -209,9 +209,9 @@ def machine_cpu_seconds() -> float:
 
 def prefect_startup() -> tuple[float, float]:
     """(first trivial flow run, second trivial flow run) in seconds: start-up, then per-run overhead."""
-    from flows.runner import one_shot_settings, quiet_prefect
+    from flows.runner import one_shot_settings, prefect_defaults
 
-    quiet_prefect()
+    prefect_defaults()
     from prefect import flow, task
 
     @task

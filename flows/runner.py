@@ -11,12 +11,18 @@ from warehouse.errors import WarehouseBusy
 from warehouse.store import lock_path
 
 
-def quiet_prefect() -> None:
-    """Prefect settings for a command-line run: no INFO chatter, no telemetry. Users may override."""
+def prefect_defaults() -> None:
+    """Prefect settings for a command-line run and the servers it starts (the ephemeral one, and
+    `serve`'s): no INFO chatter, no telemetry, task runs recorded in batches. Users may override."""
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
+    # The server writes task runs from their events one event per transaction by default: ~50-60 ms
+    # of its CPU per task run (measured: 15-17 ms in batches), and when the ephemeral server stops
+    # with the run, the events still queued were lost (with an ERROR) instead of written. In batches
+    # they are written every 5 s (flush_interval) and, all that is left, when the server stops.
+    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "100")
 
 
 def ensure_not_busy(db: Path) -> None:
@@ -55,7 +61,7 @@ def task_runner(settings: Settings):
 
 def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | None, *, force: bool = False):
     """Run the ingest flow once and return its RunResult."""
-    quiet_prefect()
+    prefect_defaults()
     ensure_not_busy(resolve_db_path(settings, db))
     from flows.ingest import extract_workers, ingest, shutdown_workers, start_pool_early
 

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from flows.runner import quiet_prefect, task_runner
+from flows.runner import prefect_defaults, task_runner
 from flows.settings import Settings, resolve_db_path
 
 PORT_ENV = "NEWSWATCH_PREFECT_PORT"
@@ -355,7 +355,7 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
     Returns 0 after SIGTERM/SIGHUP, 130 after SIGINT (Ctrl-C), 1 when serve cannot start or the
     runner stops on its own. Raises flows.cli.UsageError for a bad schedule or port variable.
     """
-    quiet_prefect()
+    prefect_defaults()
     config = Path(config_path).resolve()
     warehouse = resolve_db_path(settings, db).resolve()
     schedule = schedule_of(settings)
