@@ -34,7 +34,8 @@ def test_one_shot_run_records_every_task_run_in_prefect(tmp_path, demo_site):
         text=True,
         timeout=180,
     )
-    assert "stored" in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stored" in done.stdout, done.stdout
     assert "ERROR" not in done.stderr and "Traceback" not in done.stderr, done.stderr
 
     with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as db:
