@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flows.demo import render_config
@@ -23,3 +24,10 @@ def ingest(config: Path, db: Path | None = None, force: bool = False):
     from flows.settings import load_settings
 
     return run_ingest(load_settings(config), config, db, force=force)
+
+
+def user_env(prefect_home: Path, **extra: str) -> dict[str, str]:
+    """The environment a user runs newswatch in: Prefect's ephemeral mode in a private home, none of
+    the test session's Prefect settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return {**env, "PREFECT_HOME": str(prefect_home), **extra}

@@ -18,6 +18,7 @@ import pytest
 
 from flows.cli import build_parser, main
 from tests.conftest import ROOT
+from tests.e2e import user_env
 from tests.warehouse_factory import build_sample_warehouse
 
 NEWSWATCH = Path(sys.executable).parent / "newswatch"
@@ -261,9 +262,7 @@ def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path):
         ),
         encoding="utf-8",
     )
-    # As a user runs it: Prefect's ephemeral mode in a private home, none of the test session's settings.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env = user_env(tmp_path / "prefect-home")
     try:
         done = run_cli("run", cwd=tmp_path, env=env, timeout=180)
     finally:

@@ -3,7 +3,6 @@ every task run and its states, although the ephemeral API server stops as soon a
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e import demo_config
+from tests.e2e import demo_config, user_env
 
 NEWSWATCH = Path(sys.executable).parent / "newswatch"
 
@@ -22,10 +21,8 @@ def test_one_shot_run_records_every_task_run_in_prefect(tmp_path, demo_site):
     cfg = demo_config(tmp_path, demo_site)
     # Small shards and batches, so the run has many task runs for Prefect to record.
     cfg.write_text(cfg.read_text(encoding="utf-8") + "\n[runner]\npoll_batch = 2\npage_batch = 2\n")
-    # As a user runs it: Prefect's ephemeral mode in a private home, none of the test session's settings.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
-    env["NEWSWATCH_DEMO_SLACK_WEBHOOK"] = "http://127.0.0.1:1/hook"  # alerts stay pending; not tested here
+    # Alerts to Slack stay pending (nobody listens on port 1); they are not what this test is about.
+    env = user_env(tmp_path / "prefect-home", NEWSWATCH_DEMO_SLACK_WEBHOOK="http://127.0.0.1:1/hook")
     done = subprocess.run(
         [str(NEWSWATCH), "run", "--config", str(cfg)],
         cwd=tmp_path,
@@ -71,10 +68,13 @@ with one_shot_settings():
 def test_task_runs_ending_just_before_the_server_stops_are_recorded(tmp_path):
     """The ephemeral server stops with the run: the task runs that end last, together, must be
     recorded too (with Prefect's defaults, one event per write, most of 20 were lost)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
     done = subprocess.run(
-        [sys.executable, "-c", BURST], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", BURST],
+        cwd=ROOT,
+        env=user_env(tmp_path / "prefect-home"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "ERROR" not in done.stderr, done.stderr
