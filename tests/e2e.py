@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from flows.demo import render_config
+
+NEWSWATCH = Path(sys.executable).parent / "newswatch"  # the command a user runs, of this environment
 
 
 def demo_config(tmp_path: Path, site, smtp_port: int = 1) -> Path:

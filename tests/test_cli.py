@@ -18,10 +18,8 @@ import pytest
 
 from flows.cli import build_parser, main
 from tests.conftest import ROOT
-from tests.e2e import user_env
+from tests.e2e import NEWSWATCH, user_env
 from tests.warehouse_factory import build_sample_warehouse
-
-NEWSWATCH = Path(sys.executable).parent / "newswatch"
 
 
 def run_cli(

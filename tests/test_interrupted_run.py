@@ -11,13 +11,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from tests.e2e import ingest
+from tests.e2e import NEWSWATCH, ingest
 from tests.helpers_http import LocalServer, Reply, Request
 from tests.test_extract import ARTICLE_PAGE
 
-NEWSWATCH = Path(sys.executable).parent / "newswatch"
 ETAG = '"v1"'
 # Runs `newswatch` with Ctrl-C's default disposition, as in a terminal. A command started in the
 # background of a non-interactive shell (`make test &`) inherits SIGINT ignored, and so would the run.

@@ -6,14 +6,11 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.e2e import demo_config, user_env
-
-NEWSWATCH = Path(sys.executable).parent / "newswatch"
+from tests.e2e import NEWSWATCH, demo_config, user_env
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,8 +30,8 @@ from flows.serve import (
 )
 from flows.settings import Settings
 from tests.conftest import DEMO_SITE
+from tests.e2e import NEWSWATCH
 
-NEWSWATCH = Path(sys.executable).parent / "newswatch"
 AT = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
 
 
