@@ -117,19 +117,15 @@ class IdleConnections:
 
     def take(self, origin: Origin) -> CheckedConnection | None:
         """An idle connection to `origin` that is still open, or None."""
-        stale = []
-        try:
+        while True:
+            # Checked outside the lock: the check is a system call, after which this thread may
+            # wait for the GIL, and other fetching threads would queue on the lock meanwhile.
             with self._lock:
                 conns = self._idle.get(origin)
-                while conns:
-                    conn = conns.pop()
-                    if not is_dropped(conn):
-                        return conn
-                    stale.append(conn)
-            return None
-        finally:
-            for conn in stale:
-                conn.close()
+                conn = conns.pop() if conns else None
+            if conn is None or not is_dropped(conn):
+                return conn
+            conn.close()
 
     def give(self, origin: Origin, conn: CheckedConnection) -> None:
         """Keep `conn` (whose last response was read to its end) for the next request to `origin`."""

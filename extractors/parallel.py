@@ -108,12 +108,23 @@ class _Worker:
         self.assigned: deque[Queued] = deque()  # sent, not answered; the first is worked on
         self.started = 0.0  # when the first assigned job started
 
-    def send(self, job: Job, future: Future, fn: ExtractFn | None) -> None:
-        """Raises OSError when the worker is gone (it died while idle); nothing is assigned then."""
-        self.conn.send((fn, job[1:]))
+    def assign(self, queued: Queued) -> None:
+        """Count `queued` as this worker's; the dispatcher sends it next (`send`)."""
         if not self.assigned:
             self.started = time.monotonic()
-        self.assigned.append((job, future, fn))
+        self.assigned.append(queued)
+
+    def send(self, queued: Queued) -> None:
+        """Raises OSError when the worker is gone (it died while idle)."""
+        job, _future, fn = queued
+        self.conn.send((fn, job[1:]))
+
+    def take_back(self, queued: Queued) -> list[Queued]:
+        """Unassign `queued` and the jobs assigned after it (none was sent: the worker is gone)."""
+        jobs = list(self.assigned)
+        first = next(i for i, q in enumerate(jobs) if q is queued)
+        self.assigned = deque(jobs[:first])
+        return jobs[first:]
 
     def answered(self) -> Future:
         """The first assigned job was answered: the next one (already sent) starts now."""
@@ -257,20 +268,31 @@ class ExtractorPool:
                 watch(worker)
             poller.register(self._wake_r.fileno(), select.POLLIN)
             while True:
-                dead: list[_Worker] = []
+                handed: list[tuple[_Worker, Queued]] = []
                 with self._lock:
                     if self._closing:
                         break
                     for depth in range(QUEUE_DEPTH):  # first give every worker a page, then next ones
                         for worker in self._workers:
-                            if self._todo and len(worker.assigned) <= depth and worker not in dead:
+                            if self._todo and len(worker.assigned) <= depth:
                                 queued = self._todo.popleft()
-                                try:
-                                    worker.send(*queued)
-                                except OSError:  # it died while idle (killed, out of memory)
-                                    self._todo.appendleft(queued)
-                                    dead.append(worker)
+                                worker.assign(queued)
+                                handed.append((worker, queued))
+                # Sent without the lock: a send waits while the worker's socket buffer is full (a
+                # page is ~100 KB), and the fetching threads queueing pages must not wait meanwhile.
+                dead: list[_Worker] = []
+                unsent: list[Queued] = []
+                for worker, queued in handed:
+                    if worker in dead:
+                        continue
+                    try:
+                        worker.send(queued)
+                    except OSError:  # it died while idle (killed, out of memory)
+                        dead.append(worker)
+                        unsent += worker.take_back(queued)
                 if dead:
+                    with self._lock:
+                        self._todo.extendleft(reversed(unsent))
                     for worker in dead:
                         future, exitcode = replace(worker)
                         if future is not None:
