@@ -161,6 +161,36 @@ def test_pages_queued_while_every_worker_is_full_are_all_extracted():
     assert all(isinstance(r, Extracted) for r in results)
 
 
+def test_queueing_a_page_never_waits_for_a_worker_that_does_not_read():
+    """The dispatcher sends pages without holding the pool's lock: while a send waits on a worker
+    that reads nothing (stopped here; in a run, waiting for its GIL), fetching threads still queue
+    pages at once, and every page is extracted once the worker reads again."""
+    import signal
+    import threading
+
+    big = ARTICLE_PAGE.replace("</body>", "<!--" + "x" * 2_000_000 + "--></body>")  # > socket buffer
+    with ExtractorPool(1, deadline_s=60) as pool:
+        assert isinstance(pool.extract([GOOD])["good"], Extracted)  # the worker is up
+        worker = pool._workers[0].process
+        os.kill(worker.pid, signal.SIGSTOP)
+        later = []
+        try:
+            stuck = pool.submit(("big", big, None))  # its send cannot complete while stopped
+            time.sleep(0.5)
+            queueing = threading.Thread(
+                target=lambda: later.append(pool.submit(("later", ARTICLE_PAGE, None)))
+            )
+            queueing.start()
+            queueing.join(1.0)
+            queued_at_once = not queueing.is_alive()
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+        queueing.join(30)
+        assert queued_at_once
+        assert isinstance(stuck.result(timeout=30), Extracted)
+        assert isinstance(later[0].result(timeout=30), Extracted)
+
+
 def test_extract_takes_the_body_as_fetched():
     """Bytes are decoded in the worker by the Content-Type charset (here windows-1251)."""
     page = ARTICLE_PAGE.replace("Jane Reporter", "Иван Петров").replace('<meta charset="utf-8">', "")
