@@ -105,7 +105,7 @@ class _Worker:
         self.process = _CONTEXT.Process(target=_worker_main, args=(child, extract_fn), daemon=True)
         self.process.start()
         child.close()
-        self.assigned: deque[Queued] = deque()  # sent, not answered; the first is worked on
+        self.assigned: deque[Queued] = deque()  # sent (or about to be), not answered; the first is worked on
         self.started = 0.0  # when the first assigned job started
 
     def assign(self, queued: Queued) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -165,9 +167,6 @@ def test_queueing_a_page_never_waits_for_a_worker_that_does_not_read():
     """The dispatcher sends pages without holding the pool's lock: while a send waits on a worker
     that reads nothing (stopped here; in a run, waiting for its GIL), fetching threads still queue
     pages at once, and every page is extracted once the worker reads again."""
-    import signal
-    import threading
-
     big = ARTICLE_PAGE.replace("</body>", "<!--" + "x" * 2_000_000 + "--></body>")  # > socket buffer
     with ExtractorPool(1, deadline_s=60) as pool:
         assert isinstance(pool.extract([GOOD])["good"], Extracted)  # the worker is up
