@@ -9,7 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-DEMO_SITE = ROOT / "flows" / "demo_site"
+DEMO_SITE = ROOT / "flows" / "demo" / "site"
 
 # Quiet, isolated Prefect for every test process (set before anything imports prefect).
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -40,7 +40,7 @@ def shared_dir() -> Path:
 @pytest.fixture
 def demo_site():
     """The bundled replay site served on 127.0.0.1 for one test."""
-    from flows.replay import ReplayServer
+    from flows.demo.replay import ReplayServer
 
     with ReplayServer(DEMO_SITE) as site:
         yield site

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from flows.demo import render_config
+from flows.demo.command import render_config
 
 NEWSWATCH = Path(sys.executable).parent / "newswatch"  # the command a user runs, of this environment
 
@@ -23,7 +23,7 @@ def demo_config(tmp_path: Path, site, smtp_port: int = 1) -> Path:
 
 def ingest(config: Path, db: Path | None = None, force: bool = False):
     """One real run of the `ingest` flow (the caller provides the Prefect harness)."""
-    from flows.runner import run_ingest
+    from flows.ingest.oneshot import run_ingest
     from flows.settings import load_settings
 
     return run_ingest(load_settings(config), config, db, force=force)

@@ -1,8 +1,8 @@
-"""How the flow cuts page batches from entries arriving shard by shard (flows.ingest.BatchPlan)."""
+"""How the flow cuts page batches from entries arriving shard by shard (flows.ingest.batches.BatchPlan)."""
 
 from __future__ import annotations
 
-from flows.ingest import BatchPlan
+from flows.ingest.batches import BatchPlan
 
 
 def _drain(plan: BatchPlan) -> list[list]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import build_parser, main
+from flows.cli.main import build_parser, main
 from tests.conftest import ROOT
 from tests.e2e import NEWSWATCH, user_env
 from tests.warehouse_factory import build_sample_warehouse
@@ -215,7 +215,7 @@ def test_run_while_another_run_writes_is_skipped_with_exit_1(tmp_path, capsys):
 
 IMPORT_PROBE = """
 import sys
-from flows.cli import main
+from flows.cli.main import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as e:

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from extractors.http import FetchSettings
-from flows import ingest
+from flows.ingest import tasks as ingest
 from tests.helpers_http import LocalServer, Reply
 from tests.test_feeds import ATOM, PARTLY_MALFORMED, RSS_20, RSS_1251
 

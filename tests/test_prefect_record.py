@@ -43,7 +43,7 @@ def test_one_shot_run_records_every_task_run_in_prefect(tmp_path, demo_site):
 
 
 BURST = """
-from flows.runner import one_shot_settings, prefect_defaults
+from flows.ingest.oneshot import one_shot_settings, prefect_defaults
 prefect_defaults()
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE

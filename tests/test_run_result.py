@@ -6,7 +6,7 @@ import pickle
 
 from prefect.utilities.collections import visit_collection
 
-from flows.ingest import Rows, RunResult
+from flows.ingest.result import Rows, RunResult
 
 
 def result_with(n_articles: int) -> RunResult:

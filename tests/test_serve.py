@@ -16,18 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import UsageError
-from flows.serve import (
-    PORT_ENV,
-    LocalPrefectServer,
-    ScheduleSpec,
-    ServeError,
-    deployment_name,
-    local_port,
-    run_line,
-    schedule_of,
-    skip_line,
-)
+from flows.errors import UsageError
+from flows.serve.deployment import ScheduleSpec, deployment_name, schedule_of
+from flows.serve.output import run_line, skip_line
+from flows.serve.prefect_server import PORT_ENV, LocalPrefectServer, ServeError, local_port
 from flows.settings import Settings
 from tests.conftest import DEMO_SITE
 from tests.e2e import NEWSWATCH
@@ -92,7 +84,7 @@ def test_one_deployment_per_config_file(tmp_path):
 def test_the_deployment_entrypoint_names_the_flow():
     from prefect.flows import load_flow_from_entrypoint
 
-    flow = load_flow_from_entrypoint("flows.serve.scheduled_ingest", use_placeholder_flow=False)
+    flow = load_flow_from_entrypoint("flows.serve.deployment.scheduled_ingest", use_placeholder_flow=False)
     assert flow.name == "newswatch-scheduled-ingest"
 
 
@@ -100,7 +92,7 @@ def test_the_deployment_entrypoint_names_the_flow():
 
 
 @dataclass
-class _Result:  # the fields of flows.ingest.RunResult that run_line reads
+class _Result:  # the fields of flows.ingest.result.RunResult that run_line reads
     run_id: int
     status: str
     counts: dict
@@ -248,7 +240,7 @@ def _completed_runs(db: Path) -> int:
     ("stop_with", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)], ids=["SIGINT", "SIGTERM"]
 )
 def test_serve_runs_on_schedule_and_stops_cleanly(tmp_path, stop_with, exit_code):
-    from flows.replay import ReplayServer
+    from flows.demo.replay import ReplayServer
 
     port = _free_port()
     db = tmp_path / "wh" / "newswatch.duckdb"

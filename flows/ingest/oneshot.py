@@ -63,7 +63,8 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     """Run the ingest flow once and return its RunResult."""
     prefect_defaults()
     ensure_not_busy(resolve_db_path(settings, db))
-    from flows.ingest import extract_workers, ingest, shutdown_workers, start_pool_early
+    from flows.ingest.flow import ingest
+    from flows.ingest.tasks import extract_workers, shutdown_workers, start_pool_early
 
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
