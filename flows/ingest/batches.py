@@ -8,23 +8,19 @@ from collections.abc import Iterable, Sequence
 from extractors.records import FeedEntry
 
 
-def _shards(seq: Sequence, n: int) -> list[Sequence]:
-    """Shards of `n`, the first of a quarter of that: pages start being fetched once it is in."""
-    first = max(1, n // 4)
-    return [seq[:first], *(seq[i : i + n] for i in range(first, len(seq), n))] if seq else []
+def shards(seq: Sequence, n: int) -> list[Sequence]:
+    """`seq` in consecutive shards of at most `n`."""
+    return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
 class BatchPlan:
-    """Page batches cut from entry groups as they come: batches of `size`, except the first and the
-    last, of a quarter of that: the first so extraction starts early, the last so the work left once
-    extraction ends (judging and matching the last batch, while the workers wait) is short."""
+    """Page batches of `size` cut from entry groups as they come (one group per polled shard of
+    feeds): a batch is handed out as soon as enough entries are in, or when no more will come."""
 
     def __init__(self, groups: Iterable[list[FeedEntry]], size: int):
         self._groups = iter(groups)
         self._pending: deque[FeedEntry] = deque()
         self._size = size
-        self._quarter = max(1, size // 4)
-        self._first = True
         self._done = False
 
     @property
@@ -33,16 +29,10 @@ class BatchPlan:
 
     def next(self) -> list[FeedEntry]:
         """The next batch; empty when there is none left."""
-        want = self._quarter if self._first else self._size
-        while not self._done and len(self._pending) < want + self._quarter:
+        while not self._done and len(self._pending) < self._size:
             group = next(self._groups, None)
             if group is None:
                 self._done = True
             else:
                 self._pending.extend(group)
-        n = len(self._pending)
-        if self._done and self._quarter < n <= want:
-            n -= self._quarter  # leave a small last batch
-        n = min(n, want)
-        self._first = self._first and n == 0
-        return [self._pending.popleft() for _ in range(n)]
+        return [self._pending.popleft() for _ in range(min(self._size, len(self._pending)))]

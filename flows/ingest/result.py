@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
 from dataclasses import dataclass
 
 from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-
-class Rows(Sequence[dict]):
-    """A read-only sequence of rows (dicts) in a run's result.
-
-    Not a list on purpose: Prefect walks every list, dict and dataclass of a flow's return value
-    looking for futures, and for the ~2,000 articles of a large run that took 0.1-0.14 s of the
-    run's tail, when nothing else runs; any other object is one value to it."""
-
-    __slots__ = ("_rows",)
-
-    def __init__(self, rows: Iterable[dict] = ()):
-        self._rows = tuple(rows)
-
-    def __getitem__(self, index):
-        return self._rows[index]
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def __iter__(self) -> Iterator[dict]:
-        return iter(self._rows)
-
-    def __eq__(self, other: object) -> bool:
-        return tuple(self) == tuple(other) if isinstance(other, Sequence) else NotImplemented
-
-    def __repr__(self) -> str:
-        return f"Rows({list(self._rows)!r})"
+from extractors.records import FeedPoll
 
 
 @dataclass
@@ -42,10 +16,36 @@ class RunResult:
     run_id: int
     status: str  # completed | no_feed_polled
     counts: dict
-    polls: Rows  # per feed: name, outcome, status, error, entries
-    new_articles: Rows
+    polls: list[dict]  # per feed: name, outcome, status, error, entries
+    new_articles: list[dict]
     db_path: str
     timings: dict  # seconds: wall time per phase, and summed task time for fetch / extract
+
+
+def poll_summary(p: FeedPoll) -> dict:
+    return {
+        "feed": p.feed,
+        "outcome": p.outcome,
+        "status": p.status,
+        "error": p.error,
+        "entries": len(p.entries),
+    }
+
+
+class Stopwatch:
+    """Wall seconds per stage of a run: `lap(name)` adds the time since the previous lap to `name`."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self._last
+        self._last = now
+
+    def rounded(self) -> dict[str, float]:
+        return {k: round(v, 4) for k, v in self.timings.items()}
 
 
 def publish_artifacts(result: RunResult) -> None:

@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
-from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass
 
 from prefect import task
@@ -67,8 +66,7 @@ def poll_shard(
     """Poll a shard of feeds: conditional GETs concurrently (retries per request inside), each body
     parsed as soon as it is in, on the extraction pool when there is one (workers > 0): parsing is
     CPU work, which threads sharing the GIL would do one at a time, and the pool is idle while
-    feeds are polled. Until the pool has started (~0.4 s, see `start_pool_early`), feeds are parsed
-    here instead of waiting for it."""
+    feeds are polled."""
     from concurrent.futures import ThreadPoolExecutor
 
     fetcher = _fetcher(settings)
@@ -77,10 +75,9 @@ def poll_shard(
         got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3])
         if not isinstance(got, FetchedFeed):
             return got
-        pool = _pool_unless_starting(workers, deadline) if workers else None
-        if pool is None:
+        if not workers:
             return parse_fetched(got)
-        parsed = pool.submit((feed[0], got), fn=parse_fetched).result()
+        parsed = _pool(workers, deadline).submit((feed[0], got), fn=parse_fetched).result()
         return parsed if isinstance(parsed, FeedPoll) else _unparsed(got, parsed)
 
     with ThreadPoolExecutor(min(settings.max_workers, max(1, len(feeds)))) as ex:
@@ -128,14 +125,6 @@ def _pool(workers: int, deadline: float) -> ExtractorPool:
         return _POOL
 
 
-def _pool_unless_starting(workers: int, deadline: float) -> ExtractorPool | None:
-    """`_pool`, or None while another thread is starting it (the caller does not wait for that)."""
-    if not _POOL_LOCK.acquire(blocking=False):
-        return _POOL
-    _POOL_LOCK.release()
-    return _pool(workers, deadline)
-
-
 def shutdown_workers() -> None:
     """Stop the extraction processes and close the shared HTTP clients (end of a run)."""
     global _POOL
@@ -181,8 +170,6 @@ def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, de
     fetch_s = time.perf_counter() - t
     t = time.perf_counter()
     if workers:
-        # One wake-up when the last page is done, not one per page as result() in turn would cost.
-        futures_wait(pending.values())
         extracted = {url: future.result() for url, future in pending.items()}
     else:
         jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
@@ -197,13 +184,3 @@ def extract_workers(s: Settings, on_dask: bool) -> int:
     if s.extract.workers is not None:
         return s.extract.workers
     return os.cpu_count() or 1
-
-
-def start_pool_early(workers: int, deadline: float) -> threading.Thread | None:
-    """Start the extraction processes (~0.4 s) while the warehouse opens and feeds are fetched,
-    instead of when the first feed body is to be parsed."""
-    if not workers:
-        return None
-    starter = threading.Thread(target=_pool, args=(workers, deadline), name="pool-start", daemon=True)
-    starter.start()
-    return starter
