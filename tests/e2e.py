@@ -29,8 +29,12 @@ def ingest(config: Path, db: Path | None = None, force: bool = False):
     return run_ingest(load_settings(config), config, db, force=force)
 
 
-def user_env(prefect_home: Path, **extra: str) -> dict[str, str]:
-    """The environment a user runs newswatch in: Prefect's ephemeral mode in a private home, none of
-    the test session's Prefect settings."""
+def user_env(prefect_home: Path, api_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment a user runs newswatch in, in a private Prefect home, none of the test
+    session's Prefect settings: with `api_url`, pointed at that Prefect server (as a user with
+    PREFECT_API_URL set); without, newswatch starts a Prefect server of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return {**env, "PREFECT_HOME": str(prefect_home), **extra}
+    env["PREFECT_HOME"] = str(prefect_home)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return {**env, **extra}

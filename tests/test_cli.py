@@ -245,7 +245,7 @@ def test_read_commands_do_not_import_prefect(warehouse, tmp_path, argv):
 
 
 @pytest.mark.slow
-def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path):
+def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path, prefect_harness):
     ports = []
     for _ in range(2):  # bound but not listening: refused, and no one else can take the port
         s = socket.socket()
@@ -260,7 +260,7 @@ def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path):
         ),
         encoding="utf-8",
     )
-    env = user_env(tmp_path / "prefect-home")
+    env = user_env(tmp_path / "prefect-home", api_url=prefect_harness)
     try:
         done = run_cli("run", cwd=tmp_path, env=env, timeout=180)
     finally:
