@@ -48,8 +48,8 @@ INSIDE = {
 }
 LABELS = {
     "poll": "poll (until the first shard of feeds is in)",
-    "fetch_task_s": "fetch (summed over the tasks)",
-    "extract_task_s": "extract (summed over the tasks)",
+    "fetch_task_s": "fetch (summed over the tasks, which overlap: not wall)",
+    "extract_task_s": "extract (summed over the tasks, which overlap: not wall)",
     "build_s": "build articles (topic, records)",
     "judge": "judge copies",
     "match": "match the watchlist",
@@ -256,6 +256,7 @@ def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
         "peak memory",
         "cores busy",
         "stored",
+        "others' CPU s",
     ]
     rows = []
     for c, runs in by.items():
@@ -270,6 +271,7 @@ def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
                 mib(_median([o.tree.peak_rss for o in runs])),
                 f"{cpu / wall / n:.0%}",
                 "" if runs[0].stored is None else str(runs[0].stored.articles),
+                f"{_median([o.others_cpu for o in runs]):.0f}",
             ]
         )
     if by.get("newswatch") and by.get("prefect"):
@@ -282,11 +284,15 @@ def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
         ]
         wall, cpu = _median([w for w, _ in pairs]), _median([c for _, c in pairs])
         rows.insert(
-            1,
+            list(by).index("newswatch") + 1,
             ["newswatch less Prefect's fixed cost", f"{wall:.1f}", f"{cpu:.1f}", f"{1000 * cpu / pages:.1f}",
-             f"{1000 * wall / pages:.1f}", "", "", ""],
+             f"{1000 * wall / pages:.1f}", "", "", "", ""],
         )  # fmt: skip
     print_grid(header, rows)
+    print(
+        "(others' CPU s: the rest of the machine's CPU during the run, other work on the host: the more"
+        " of it, the less the wall times say)"
+    )
     if rounds > 1:
         print("each round (wall s / CPU s):")
         print_table(

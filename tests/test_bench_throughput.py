@@ -44,12 +44,17 @@ def test_the_tree_cpu_counts_grandchildren_waited_for_and_orphaned():
 
 
 def test_peak_memory_is_the_tree_summed_rss():
+    """A child holding 100 MiB while its own child holds 150 MiB: the tree's peak is their sum."""
+    hold = "import sys, time\nb = b'x' * ({} << 20)\nprint(flush=True)\ntime.sleep(2)\n"
     child = (
-        "import subprocess, sys, time\n"
-        "kid = subprocess.Popen([sys.executable, '-c', 'import time; b = bytearray(150 << 20); time.sleep(2)'])\n"
-        "b = bytearray(100 << 20)\ntime.sleep(2)\nkid.wait()\n"
+        "import subprocess, sys\n"
+        f"kid = subprocess.Popen([sys.executable, '-c', {hold.format(150)!r}], stdout=subprocess.PIPE)\n"
+        "kid.stdout.readline()\n"  # the kid holds its memory now
+        "b = b'x' * (100 << 20)\n"
+        "kid.wait()\n"
     )
     run = measure([sys.executable, "-c", child], interval=0.2)
+    assert run.returncode == 0
     assert run.peak_rss >= 250 << 20
     assert run.samples and run.samples[-1][1] > 0  # the CPU over time, sampled
 
