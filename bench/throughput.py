@@ -79,8 +79,8 @@ class Outcome:
 class Bench:
     """The site, its server and a scratch directory; runs contenders and keeps their outcomes."""
 
-    def __init__(self, tmp: Path, site: Site, server: SiteServer, pages: int):
-        self.tmp, self.site, self.server, self.pages = tmp, site, server, pages
+    def __init__(self, tmp: Path, site: Site, server: SiteServer):
+        self.tmp, self.site, self.server = tmp, site, server
         self.env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home")}  # this bench's alone
         self.outcomes: list[Outcome] = []
 
@@ -389,7 +389,7 @@ def run(
         if sample:
             extraction_reference(site, min(sample, pages))
         with SiteServer(site.root, site.hosts) as server:
-            bench = Bench(tmp, site, server, pages)
+            bench = Bench(tmp, site, server)
             bench.warm_up()
             for r in range(1, rounds + 1):
                 order = contenders if r % 2 else contenders[::-1]  # alternate: no one always goes first

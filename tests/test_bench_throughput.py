@@ -87,6 +87,19 @@ def test_sparkline_and_percentiles():
     assert percentiles([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]) == [0.1, 0.5, 0.9]
 
 
+def test_the_newswatch_entry_points_the_driver_calls_exist():
+    """The driver runs newswatch through these (a full run takes Prefect's start-up: not in a test)."""
+    import inspect
+
+    from flows.ingest.oneshot import one_shot_settings, prefect_defaults, run_ingest
+    from flows.ingest.summary import print_run
+    from flows.settings import load_settings
+
+    assert list(inspect.signature(run_ingest).parameters)[:3] == ["settings", "config_path", "db"]
+    assert "check_secrets" in inspect.signature(load_settings).parameters
+    assert callable(one_shot_settings) and callable(prefect_defaults) and callable(print_run)
+
+
 def test_the_driver_output_is_its_last_bench_line():
     out = 'run 1: completed\nBENCH {"started": 1}\n  + [3] a story\nBENCH {"started": 2, "timings": {}}\n'
     assert parse_output(out) == {"started": 2, "timings": {}}
