@@ -60,7 +60,14 @@ def test_peak_memory_is_the_tree_summed_rss():
 
 
 def test_an_orphan_still_running_after_the_linger_is_killed_and_counted():
-    child = f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {burn(0.3) + 'import time; time.sleep(60)'!r}])\n"
+    # The child leaves once its own child has burnt its CPU (so the linger, not the host's load,
+    # decides when the orphan is killed).
+    orphan = burn(0.3) + "print('burnt', flush=True); import time; time.sleep(60)"
+    child = (
+        "import subprocess, sys\n"
+        f"p = subprocess.Popen([sys.executable, '-c', {orphan!r}], stdout=subprocess.PIPE)\n"
+        "p.stdout.readline()\n"
+    )
     start = time.monotonic()
     run = measure([sys.executable, "-c", child], linger=1.5)
     assert time.monotonic() - start < 15
@@ -91,13 +98,14 @@ def test_the_newswatch_entry_points_the_driver_calls_exist():
     """The driver runs newswatch through these (a full run takes Prefect's start-up: not in a test)."""
     import inspect
 
-    from flows.ingest.oneshot import one_shot_settings, prefect_defaults, run_ingest
+    from flows.ingest.oneshot import prefect_api, run_ingest
     from flows.ingest.summary import print_run
+    from flows.runtime.prefect_env import prefect_defaults
     from flows.settings import load_settings
 
     assert list(inspect.signature(run_ingest).parameters)[:3] == ["settings", "config_path", "db"]
     assert "check_secrets" in inspect.signature(load_settings).parameters
-    assert callable(one_shot_settings) and callable(prefect_defaults) and callable(print_run)
+    assert callable(prefect_api) and callable(prefect_defaults) and callable(print_run)
 
 
 def test_the_driver_output_is_its_last_bench_line():
