@@ -10,19 +10,22 @@ benchmarks by `python -m bench.extraction_quality`.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Collection
 from dataclasses import replace
 
 from trafilatura.utils import load_html
 
 from extractors.charset import decode_html
-from extractors.clean import clean_text, line_key
+from extractors.clean import clean_text
 from extractors.consensus import article_text
 from extractors.fingerprint import fingerprint
 from extractors.metadata import page_metadata
 from extractors.records import Extracted
 
 log = logging.getLogger(__name__)
+
+_WORD = re.compile(r"\w+")
 
 # Below this many words after cleaning there is no article to speak of.
 MIN_WORDS = 10
@@ -70,7 +73,7 @@ def extract_page_or_raise(
     if tree is None:
         return None
     meta = page_metadata(tree, url, skip=known)
-    text = clean_text(_drop_leading_title(article_text(tree, url), meta.title or _page_title(tree)))
+    text = clean_text(_drop_leading_title(article_text(tree, url), _headlines(tree)))
     word_count = len(text.split())
     if word_count < MIN_WORDS:
         return None
@@ -97,22 +100,28 @@ def extract_with_fingerprint(
     return None if extracted is None else replace(extracted, fingerprint=fingerprint(extracted.text))
 
 
-def _drop_leading_title(text: str, title: str | None) -> str:
+def _drop_leading_title(text: str, headlines: list[str]) -> str:
     """The headline is a field: a first line repeating it is dropped (a changed headline must not
-    make a copy look different). A first line that is the title less the site's name counts too."""
-    if not title:
-        return text
+    make a copy look different). A first line that is the <title> less the site's name counts too.
+    Words are compared, not punctuation (a straight and a curly apostrophe are the same)."""
     first, _, rest = text.lstrip("\n").partition("\n")
-    key = line_key(first)
-    if rest and key and (key == line_key(title) or (len(key) > 15 and key in line_key(title))):
-        return rest
+    key = _words(first)
+    if not rest or not key:
+        return text
+    for headline in headlines:
+        whole = _words(headline)
+        if key == whole or (len(key) > 15 and key in whole):
+            return rest
     return text
 
 
-def _page_title(tree) -> str | None:
-    """The <title> or first <h1>, for recognising a repeated headline when the title was skipped."""
-    for path in (".//h1", ".//head/title"):
-        el = tree.find(path)
-        if el is not None and (text := " ".join(el.text_content().split())):
-            return text
-    return None
+def _headlines(tree) -> list[str]:
+    """The page's <h1>s, <title> and og:title: read here, whatever metadata the caller skipped, so
+    that the text does not depend on it."""
+    found = [el.text_content() for el in tree.xpath("(//h1)[position() <= 2] | //head/title")]
+    found += tree.xpath('//meta[@property="og:title"]/@content')
+    return [t for t in found if t and t.strip()]
+
+
+def _words(text: str) -> str:
+    return " ".join(_WORD.findall(text.casefold()))
