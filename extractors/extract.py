@@ -20,7 +20,7 @@ from extractors.charset import decode_html
 from extractors.clean import clean_text
 from extractors.consensus import article_text
 from extractors.fingerprint import fingerprint
-from extractors.metadata import page_metadata
+from extractors.metadata import FIELDS, page_metadata
 from extractors.records import Extracted
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ def extract_page(
     The text is already cleaned (`clean.clean_text`, which is idempotent). Never raises:
     library errors on junk HTML are logged and give None.
     """
+    _check_known(known)  # a caller's mistake, not a page's: raised, not taken for "no article"
     try:
         return extract_page_or_raise(html, url, content_type, known=known)
     except Exception as exc:  # lxml/trafilatura raise many types on junk input
@@ -65,6 +66,7 @@ def extract_page_or_raise(
     known: Collection[str] = (),
 ) -> Extracted | None:
     """Like `extract_page`, but library errors propagate (the worker pool reports their text)."""
+    _check_known(known)
     if isinstance(html, bytes):
         html = decode_html(html, content_type)
     if not html or not html.strip():
@@ -98,6 +100,11 @@ def extract_with_fingerprint(
     it next to the text, instead of the flow process, whose one core also fetches for all of them."""
     extracted = extract_page_or_raise(html, url, content_type, known=known)
     return None if extracted is None else replace(extracted, fingerprint=fingerprint(extracted.text))
+
+
+def _check_known(known: Collection[str]) -> None:
+    if isinstance(known, str) or set(known) - FIELDS:
+        raise ValueError(f"known: expected field names among {', '.join(sorted(FIELDS))}, got {known!r}")
 
 
 def _drop_leading_title(text: str, headlines: list[str]) -> str:
