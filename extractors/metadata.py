@@ -26,6 +26,7 @@ FIELDS = frozenset({"title", "author", "published_at", "lang"})
 
 _HTML_LANG = re.compile(r"^\s*([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)*\s*$")
 _KEY = re.compile(r"\w+")
+_TITLE_PARTS = re.compile(r"\s+[|–—-]\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +56,8 @@ def page_metadata(tree: HtmlElement, url: str | None = None, *, skip: Collection
 
 
 def _title_and_author(tree: HtmlElement, skip: Collection[str]) -> tuple[str | None, str | None]:
-    """As trafilatura reads them (meta tags, then JSON-LD, then the page), except that a headline
-    carrying the site's name (" | Site", " - Site") gives way to the page's own <h1> when the
-    title starts with it."""
+    """As trafilatura reads them (meta tags, then JSON-LD, then the page), except that the
+    headline is the page's own (`_headline`)."""
     try:
         meta = examine_meta(tree)
         if meta.author and " " not in meta.author:
@@ -78,17 +78,20 @@ def _title_and_author(tree: HtmlElement, skip: Collection[str]) -> tuple[str | N
 
 
 def _headline(tree: HtmlElement, title: str | None) -> str | None:
-    """The <h1> when the metadata title is that headline plus more (usually the site's name)."""
-    h1s = [trim(h.text_content()) for h in tree.iterfind(".//h1")]
-    h1s = [h for h in h1s if h]
+    """The page's one <h1> when it has one (the headline as shown; metadata titles are often
+    written for search engines and carry the site's name), else the metadata title, less a
+    " | Site" or " - Site" part."""
+    h1s = [h for h in (trim(el.text_content()) for el in tree.iterfind(".//h1")) if 2 <= len(h.split()) <= 40]
+    if len(h1s) == 1:
+        return h1s[0]
     if not title:
-        return h1s[0] if len(h1s) == 1 else None
+        return h1s[0] if h1s else None
     tkey = _key(title)
     for h1 in h1s[:3]:
-        hkey = _key(h1)
-        if len(hkey) >= 12 and tkey != hkey and tkey.startswith(hkey):
+        if len(_key(h1)) >= 12 and tkey.startswith(_key(h1)):
             return h1
-    return title
+    parts = _TITLE_PARTS.split(title)
+    return max(parts, key=len) if len(parts) > 1 else title
 
 
 def _published_at(tree: HtmlElement, url: str | None) -> datetime | None:

@@ -40,7 +40,7 @@ CASES = [
             "Filmora is a modern take on video editing.",
         ),
         absent=("Skip to content", "Best Podcast Directory", "Fiction Podcasts"),
-        title="What's the Best Video Editing Software for Creators?",
+        title="What’s the Best Video Editing Software for Creators?",  # the page's <h1>
         author="Colin Gray",
         published=date(2025, 8, 25),
         lang="en",
@@ -55,7 +55,7 @@ CASES = [
         ),
         # the headline and the date line, which trafilatura's defaults keep in the text
         absent=("Defining and choosing a good, effective tutor\n", "February 9, 2016"),
-        title="What Tutoring is and What Tutoring is not. - Defining and choosing a good, effective tutor",
+        title="What Tutoring is and What Tutoring is not. Defining and choosing a good, effective tutor",
         author="Halina Goetz",
         published=date(2016, 2, 9),
         lang="en",
