@@ -237,9 +237,13 @@ def report(pages: list[Page], outcomes: list[Outcome]) -> None:
                 f"{label} {hits}/{len(with_gold)} = {hits / len(with_gold):.3f}" if with_gold else ""
             )
         print(f"  {n:<14} " + "   ".join(cells))
-    empty = [i for i, p in enumerate(pages) if not outcomes[i].text["ours"]]
-    lost = sum(1 for i in empty if outcomes[i].meta["ours"][0])
-    print(f"\nours gave no article on {len(empty)} page(s) ({lost} of them with a title read)")
+    for n in ("ours",):
+        empty = sum(1 for o in outcomes if not o.text[n])
+        untitled = sum(1 for o in outcomes if o.text[n] and not o.meta[n][0])
+        undated = sum(1 for o in outcomes if o.text[n] and not o.meta[n][2])
+        print(
+            f"\n{n}: no article on {empty} page(s); of the pages with text, {untitled} without a title, {undated} without a date"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
