@@ -24,4 +24,4 @@ def build_channel(name: str, cfg):
         )
     if isinstance(cfg, SlackChannelConfig):
         return SlackChannel(name=name, webhook_url=os.environ.get(cfg.webhook_url_env, ""))
-    return ConsoleChannel(name=name)
+    return ConsoleChannel(name=name, format=cfg.format)

@@ -64,6 +64,7 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     prefect_defaults()
     ensure_not_busy(resolve_db_path(settings, db))
     from flows.ingest.flow import ingest
+    from flows.ingest.progress import close_all as close_progress
     from flows.ingest.tasks import shutdown_workers
 
     runner = task_runner(settings)
@@ -73,6 +74,7 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
             return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
     finally:
         shutdown_workers()
+        close_progress()
 
 
 def one_shot_settings():
