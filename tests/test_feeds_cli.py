@@ -354,3 +354,25 @@ def test_fast_start_does_not_import_the_extractors_or_prefect():
         [str(NEWSWATCH.parent / "python"), "-c", code], capture_output=True, text=True, env={**os.environ}
     )
     assert done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_a_feed_with_a_sub_table_keeps_it_and_the_comment_after_it():
+    """Edits on the document itself: a [[feeds]] entry followed by its own [feeds.headers] table."""
+    import tomlkit
+
+    from flows.config_edit import add_feed, remove_feed
+
+    text = (
+        '[[feeds]]\nname = "a"\nurl = "https://a.example/rss"\n[feeds.headers]\nX-Key = "1"\n\n'
+        '# ---- the watchlist\n[watchlist]\nkeywords = ["x"]\n'
+    )
+    doc = tomlkit.parse(text)
+    add_feed(doc, "b", "https://b.example/rss")
+    added = tomlkit.dumps(doc)
+    assert added == (
+        '[[feeds]]\nname = "a"\nurl = "https://a.example/rss"\n[feeds.headers]\nX-Key = "1"\n\n'
+        '[[feeds]]\nname = "b"\nurl = "https://b.example/rss"\n\n'
+        '# ---- the watchlist\n[watchlist]\nkeywords = ["x"]\n'
+    )
+    remove_feed(doc, "b")
+    assert tomlkit.dumps(doc) == text
