@@ -6,7 +6,6 @@ Prefect is imported only inside the commands that run flows.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from flows.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -33,21 +32,6 @@ def _db_for_reading(args) -> Path:
 
 
 # ---- commands -----------------------------------------------------------------------------------
-
-
-def cmd_run(args) -> int:
-    settings = _settings(args, check_secrets=True)
-    from flows.ingest.oneshot import run_ingest
-
-    started = time.monotonic()
-    result = run_ingest(settings, args.config, args.db, force=args.force)
-    from flows.ingest.summary import print_run
-
-    print_run(result, verbose=args.verbose, duration=time.monotonic() - started)
-    if result.status == "no_feed_polled":
-        print("newswatch run: no feed at all could be polled (see above)", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
 
 
 def cmd_sql(args) -> int:

@@ -19,11 +19,11 @@ from flows.cli.commands import (
     cmd_export,
     cmd_feeds,
     cmd_report,
-    cmd_run,
     cmd_serve,
     cmd_sql,
 )
 from flows.cli.feeds import add_feed_subcommands
+from flows.cli.run import cmd_run
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
 
 

@@ -8,8 +8,6 @@ each time, so stories stored against an earlier port would all come back as copi
 
 from __future__ import annotations
 
-import fcntl
-import os
 import shlex
 import signal
 import sys
@@ -84,20 +82,14 @@ def _toml_string(value: str) -> str:
 
 def _busy(db: Path) -> bool:
     """Whether a run or `serve` holds the warehouse's lock (resetting it would pull it from under them)."""
-    from warehouse.store import lock_path
+    from warehouse.errors import WarehouseBusy
+    from warehouse.lock import WriterLock
 
-    path = lock_path(db)
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    except BlockingIOError:
+        with WriterLock(db):
+            return False
+    except WarehouseBusy:
         return True
-    finally:
-        os.close(fd)
 
 
 def _announce(base_url: str, smtp_port: int, slack_url: str, config: Path, db: Path) -> None:
