@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -135,59 +135,117 @@ class _Item:
 
 @dataclass(frozen=True, slots=True)
 class _Alias:
-    item: int  # index into the matcher's items
+    item: int  # index into the matcher's items; -1 for a query term
     text: str  # as configured: reported in Mention.alias
     exact: str  # normalised, case kept: compared with the text for an all-caps alias
     case_sensitive: bool
     inflects: bool
+    term: int = -1  # index into the matcher's query terms; -1 for a watchlist alias
 
 
-@dataclass(slots=True)
-class _Found:
-    alias: _Alias
-    start: int
-    end: int
-    count: int = 1
+def _alias(text: str, exact: str, *, item: int = -1, term: int = -1) -> _Alias:
+    return _Alias(
+        item=item,
+        text=text,
+        exact=exact,
+        case_sensitive=_is_all_caps(exact),
+        inflects=_is_cyrillic(exact[-1]) and len(exact) >= _MIN_INFLECTED_ALIAS,
+        term=term,
+    )
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
+# A word, for counting the words between two hits (NEAR): "Gerasimov's" and "SM-3" are one word each.
+_WORD = re.compile(r"\w+(?:['\u2019\u2010\u2011-]\w+)*")
+
+
+class Scan:
+    """What one pass over an article found: hits (start, end) in `full` (the title, a blank line,
+    the text), per watchlist item and per query term, with helpers to place and quote them."""
+
+    __slots__ = ("full", "title_end", "items", "terms", "_first_alias", "_counts", "_breaks", "_words")
+
+    def __init__(self, full: str, title_end: int):
+        self.full = full
+        self.title_end = title_end  # hits starting before this are in the title
+        self.items: dict[int, list[tuple[int, int]]] = {}  # item -> accepted hits, leftmost-longest
+        self.terms: dict[int, list[tuple[int, int]]] = {}  # query term -> every hit
+        self._first_alias: dict[int, _Alias] = {}
+        self._counts: dict[int, int] = {}
+        self._breaks: list[int] | None = None
+        self._words: list[int] | None = None
+
+    def in_title(self, start: int) -> bool:
+        return start < self.title_end
+
+    def paragraph(self, start: int) -> tuple[int, int]:
+        """The bounds of the paragraph holding offset `start` (the title is a paragraph of its own)."""
+        if self._breaks is None:
+            self._breaks = [x for m in _PARAGRAPH_BREAK.finditer(self.full) for x in (m.start(), m.end())]
+        k = bisect_right(self._breaks, start)
+        lo = self._breaks[k - 1] if k else 0
+        hi = self._breaks[k] if k < len(self._breaks) else len(self.full)
+        return lo, hi
+
+    def word_span(self, start: int, end: int) -> tuple[int, int]:
+        """Indexes of the first and last word of the hit text[start:end]."""
+        if self._words is None:
+            self._words = [m.start() for m in _WORD.finditer(self.full)]
+        first = max(bisect_right(self._words, start) - 1, 0)
+        return first, max(bisect_left(self._words, end) - 1, first)
+
+    def snippet(self, start: int, end: int, width: int = SNIPPET_WIDTH) -> tuple[str, int, int]:
+        """`make_snippet` within the paragraph of the hit: the title is never glued to the text."""
+        lo, hi = self.paragraph(start)
+        return make_snippet(self.full, start, end, width, lo=lo, hi=max(hi, end))
 
 
 class WatchlistMatcher:
     """Compiled once per watchlist; `find(title, text)` returns one Mention per item present.
 
-    Picklable: it pickles as its watchlist and rebuilds the automaton on arrival (a few ms for
-    thousands of aliases), so it can be sent to worker processes.
+    `terms` (query terms of rules, see alerts/matching.py) go into the same automaton and are
+    matched by the same rules, but every hit of a term is kept (a term inside a longer alias
+    still counts); `scan` reports both in one pass.
+
+    Picklable: it pickles as its watchlist and terms and rebuilds the automaton on arrival (a few
+    ms for thousands of aliases), so it can be sent to worker processes.
     """
 
-    def __init__(self, watchlist: Watchlist):
+    def __init__(self, watchlist: Watchlist, terms: Sequence[str] = ()):
         self.watchlist = watchlist
+        self.terms = tuple(terms)
         self._items: list[_Item] = []
         self._keys: list[str] = []  # casefolded pattern, by automaton value
         self._aliases: list[list[_Alias]] = []  # the aliases that share each casefolded pattern
+        self._watched_keys: list[bool] = []  # whether a pattern stands for a watchlist alias
         key_ids: dict[str, int] = {}
+
+        def add(alias: str, **where: int) -> None:
+            exact = _normalise(alias)
+            if not exact:
+                return
+            key = exact.casefold()
+            if key not in key_ids:
+                key_ids[key] = len(self._keys)
+                self._keys.append(key)
+                self._aliases.append([])
+                self._watched_keys.append(False)
+            self._aliases[key_ids[key]].append(_alias(alias, exact, **where))
+            if "item" in where:
+                self._watched_keys[key_ids[key]] = True
+
         for kind, name, aliases in self._watched(watchlist):
             item = len(self._items)
             self._items.append(_Item(kind, name))
             for alias in dict.fromkeys(aliases):
-                exact = _normalise(alias)
-                if not exact:
-                    continue
-                key = exact.casefold()
-                if key not in key_ids:
-                    key_ids[key] = len(self._keys)
-                    self._keys.append(key)
-                    self._aliases.append([])
-                self._aliases[key_ids[key]].append(
-                    _Alias(
-                        item=item,
-                        text=alias,
-                        exact=exact,
-                        case_sensitive=_is_all_caps(exact),
-                        inflects=_is_cyrillic(exact[-1]) and len(exact) >= _MIN_INFLECTED_ALIAS,
-                    )
-                )
+                add(alias, item=item)
+        for term_id, term in enumerate(self.terms):
+            add(term, term=term_id)
         self._automaton = ahocorasick.Automaton()
         for key_id, key in enumerate(self._keys):
             self._automaton.add_word(key, key_id)
-        self._automaton.make_automaton()
+        if self._keys:
+            self._automaton.make_automaton()
 
     @staticmethod
     def _watched(watchlist: Watchlist):
@@ -197,51 +255,73 @@ class WatchlistMatcher:
             yield "keyword", keyword, (keyword,)
 
     def __reduce__(self):
-        return (WatchlistMatcher, (self.watchlist,))
+        return (WatchlistMatcher, (self.watchlist, self.terms))
 
     def __len__(self) -> int:
         """How many distinct patterns the automaton holds."""
         return len(self._keys)
 
+    def item(self, index: int) -> tuple[MentionKind, str]:
+        """(kind, name) of a watchlist item, by the index `scan` reports."""
+        return self._items[index].kind, self._items[index].name
+
     def find(self, title: str, text: str) -> list[Mention]:
         """Mentions in the article (title and text read as one text), ordered by first appearance."""
+        return self.mentions(self.scan(title, text))
+
+    def scan(self, title: str, text: str) -> Scan:
+        """One pass over the article: the watchlist's hits per item and the terms' hits per term."""
         full = f"{title}\n\n{text}" if title else text
+        found = Scan(full, len(title) if title else 0)
         if not self._keys or not full:
-            return []
-        found: dict[int, _Found] = {}
-        for start, end, aliases in self._hits(full):
+            return found
+        watched, terms = self._hits(full)
+        for start, end, aliases in watched:
             seen: set[int] = set()
             for alias in aliases:
-                if alias.item in seen:
+                if alias.item < 0 or alias.item in seen:
                     continue
                 seen.add(alias.item)
-                if alias.item in found:
-                    found[alias.item].count += 1
+                if alias.item in found.items:
+                    found.items[alias.item].append((start, end))
+                    found._counts[alias.item] += 1
                 else:
-                    found[alias.item] = _Found(alias, start, end)
+                    found.items[alias.item] = [(start, end)]
+                    found._first_alias[alias.item] = alias
+                    found._counts[alias.item] = 1
+        for start, end, term in terms:
+            found.terms.setdefault(term, []).append((start, end))
+        return found
+
+    def mentions(self, found: Scan) -> list[Mention]:
+        """One Mention per watchlist item of a scan, ordered by first appearance."""
         mentions = []
-        for item, hit in sorted(found.items(), key=lambda pair: pair[1].start):
-            snippet, start, end = make_snippet(full, hit.start, hit.end)
+        for item, hits in sorted(found.items.items(), key=lambda pair: pair[1][0][0]):
+            start, end = hits[0]
+            snippet, s_start, s_end = found.snippet(start, end)
             mentions.append(
                 Mention(
                     kind=self._items[item].kind,
                     name=self._items[item].name,
-                    alias=hit.alias.text,
-                    count=hit.count,
+                    alias=found._first_alias[item].text,
+                    count=found._counts[item],
                     snippet=snippet,
-                    start=start,
-                    end=end,
+                    start=s_start,
+                    end=s_end,
+                    offset=start,
                 )
             )
         return mentions
 
-    def _hits(self, full: str) -> list[tuple[int, int, list[_Alias]]]:
-        """Accepted hits (start, end, aliases) in `full`, leftmost-longest, none overlapping."""
+    def _hits(self, full: str):
+        """Accepted hits in `full`: the watchlist's (start, end, aliases), leftmost-longest and none
+        overlapping, and the query terms' (start, end, term), every one."""
         same_case = _equivalents(full)  # same length as `full`
         folded = same_case.casefold()
         # Some character folded to several ("ß" -> "ss"): offsets must be mapped back.
         offsets = _FoldedOffsets(same_case) if len(folded) != len(full) else None
         candidates = []
+        terms = []
         for last, key_id in self._automaton.iter(folded):
             key = self._keys[key_id]
             first = last - len(key) + 1
@@ -254,16 +334,22 @@ class WatchlistMatcher:
             if _is_word_char(key[0]) and start > 0 and _is_word_char(full[start - 1]):
                 continue
             accepted = self._accept(full, same_case, start, end, key_id)
-            if accepted:
-                candidates.append((start, *accepted))
+            if not accepted:
+                continue
+            tail, aliases = accepted
+            if self._watched_keys[key_id]:
+                watched = [alias for alias in aliases if alias.item >= 0]
+                if watched:
+                    candidates.append((start, tail, watched))
+            terms.extend((start, tail, alias.term) for alias in aliases if alias.term >= 0)
         candidates.sort(key=lambda hit: (hit[0], hit[0] - hit[1]))
-        accepted = []
+        accepted_hits = []
         covered_to = 0
         for start, end, aliases in candidates:
             if start >= covered_to:
-                accepted.append((start, end, aliases))
+                accepted_hits.append((start, end, aliases))
                 covered_to = end
-        return accepted
+        return accepted_hits, terms
 
     def _accept(self, full: str, same_case: str, start: int, end: int, key_id: int):
         """The hit's end (past a Russian case ending, if any) and the aliases that accept it."""
@@ -284,30 +370,57 @@ class WatchlistMatcher:
         return (tail, aliases) if aliases else None
 
 
-def make_snippet(text: str, start: int, end: int, width: int = SNIPPET_WIDTH) -> tuple[str, int, int]:
-    """About `width` characters of one-line context around text[start:end], cut at word boundaries
-    with "…" where cut; returns (snippet, start, end) with the match's offsets inside the snippet."""
+def make_snippet(
+    text: str, start: int, end: int, width: int = SNIPPET_WIDTH, *, lo: int = 0, hi: int | None = None
+) -> tuple[str, int, int]:
+    """About `width` characters of one-line context around text[start:end], within text[lo:hi], cut
+    at word boundaries with "…" where cut; returns (snippet, start, end) with the match's offsets
+    inside the snippet."""
+    snippet, ((s_start, s_end),) = snippet_with_spans(text, [(start, end)], width, lo=lo, hi=hi)
+    return snippet, s_start, s_end
+
+
+def snippet_with_spans(
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    width: int = SNIPPET_WIDTH,
+    *,
+    lo: int = 0,
+    hi: int | None = None,
+) -> tuple[str, list[tuple[int, int]]]:
+    """`make_snippet` around several hits (sorted, not overlapping) at once, as for the two sides of
+    a NEAR: the snippet spans them all; returns it with each hit's offsets inside it."""
+    hi = len(text) if hi is None else hi
+    start, end = spans[0][0], spans[-1][1]
     room = max(width - (end - start), 0)
-    before = min(start, room // 2)  # room unused on one side goes to the other
-    after = min(len(text) - end, room - before)
-    before = min(start, room - after)
+    before = min(start - lo, room // 2)  # room unused on one side goes to the other
+    after = min(hi - end, room - before)
+    before = min(start - lo, room - after)
     left, right = start - before, end + after
-    if left > 0:
+    if left > lo:
         gap = re.search(r"\s", text[left:start])
         if gap:
             left += gap.end()
-    if right < len(text):
+    if right < hi:
         gaps = [m.start() for m in re.finditer(r"\s", text[end:right])]
         if gaps:
             right = end + gaps[-1]
-    before = one_line(text[left:start]).lstrip()
-    match = one_line(text[start:end])
-    after = one_line(text[end:right]).rstrip()
-    prefix = "…" if left > 0 else ""
-    suffix = "…" if right < len(text) else ""
-    snippet = f"{prefix}{before}{match}{after}{suffix}"
-    offset = len(prefix) + len(before)
-    return snippet, offset, offset + len(match)
+    prefix = "…" if left > lo else ""
+    parts = [prefix, one_line(text[left:start]).lstrip()]
+    offset = sum(map(len, parts))
+    out = []
+    for k, (s_start, s_end) in enumerate(spans):
+        if k:
+            between = one_line(text[spans[k - 1][1] : s_start])
+            parts.append(between)
+            offset += len(between)
+        match = one_line(text[s_start:s_end])
+        parts.append(match)
+        out.append((offset, offset + len(match)))
+        offset += len(match)
+    parts.append(one_line(text[end:right]).rstrip())
+    parts.append("…" if right < hi else "")
+    return "".join(parts), out
 
 
 def watchlist_for_rules(watchlist: Watchlist, rules: Sequence) -> Watchlist:

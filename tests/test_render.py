@@ -86,7 +86,9 @@ def test_one_alert_email() -> None:
     ):
         assert expected in text and expected in page
     assert "Actors: Valery Gerasimov (3)" in text and "Keywords: Kaliningrad (1)" in text
-    assert "…said that **Gerasimov** had arrived…" in text
+    # plain text: no markup; each quote is labelled with what it shows
+    assert "   Valery Gerasimov: …said that Gerasimov had arrived…" in text
+    assert "*" not in text
     assert "<mark>Gerasimov</mark>" in page
     assert '<a href="https://news.example.org/a/1">Gerasimov visits Kaliningrad</a>' in page
 

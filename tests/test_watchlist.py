@@ -119,7 +119,16 @@ def test_title_and_text_are_one_text(matcher: WatchlistMatcher) -> None:
         "Kaliningrad": ("Kaliningrad", 1, "Kaliningrad"),
     }
     assert [m.kind for m in mentions] == ["actor", "keyword"]  # in order of first appearance
-    assert mentions[0].snippet.startswith("Gerasimov visits Kaliningrad Later,")  # one line
+    # a snippet stays within its paragraph: the title is never glued to the text's first sentence
+    assert mentions[0].snippet == "Gerasimov visits Kaliningrad"
+    assert [m.offset for m in mentions] == [0, 17]
+
+
+def test_snippet_stays_in_its_paragraph() -> None:
+    text = "First paragraph ends here.\n\nKaliningrad opens the second one.\n\nThe third."
+    (mention,) = WatchlistMatcher(Watchlist(keywords=("Kaliningrad",))).find("A title", text)
+    assert mention.snippet == "Kaliningrad opens the second one."
+    assert mention.offset == len("A title\n\n") + text.index("Kaliningrad")
 
 
 def test_typographic_variants_are_read_as_plain_characters() -> None:
