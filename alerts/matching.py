@@ -16,12 +16,13 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
+from bisect import bisect_left
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from alerts import query as q
 from alerts.config import Actor, Rule, Watchlist
-from alerts.watchlist import SNIPPET_WIDTH, Scan, WatchlistMatcher, snippet_with_spans, watchlist_for_rules
+from alerts.watchlist import SNIPPET_WIDTH, Scan, WatchlistMatcher, watchlist_for_rules
 from extractors.records import Mention, TermMatch
 
 Hit = tuple[int, int]  # start, end in the scan's full text
@@ -57,7 +58,7 @@ class _Context:
 class _Places:
     """A term or a watchlist item, optionally only in the title or only in the text."""
 
-    __slots__ = ("source", "index", "field", "label", "trigger")
+    __slots__ = ("source", "index", "field", "label", "trigger", "commonness")
 
     def __init__(self, source: str, index: int, field: q.Field | None, label: str):
         self.source = source  # "terms" or "items": which hits of the scan
@@ -65,6 +66,9 @@ class _Places:
         self.field = field
         self.label = label
         self.trigger = (source, index)
+        # a guess at how often it is present (see _triggers): a watchlist name rarely, a term
+        # the less often the longer it is
+        self.commonness = 1.0 if source == "items" else 10 / max(len(label), 1)
 
     def _raw(self, ctx: _Context) -> list[Hit]:
         hits = getattr(ctx.scan, self.source).get(self.index)
@@ -88,6 +92,7 @@ class _Places:
 
 class _Feed:
     __slots__ = ("name", "trigger")
+    commonness = 100.0  # a feed: in a good share of all articles
 
     def __init__(self, name: str):
         self.name = _key(name)
@@ -102,6 +107,7 @@ class _Feed:
 
 class _Lang:
     __slots__ = ("code", "trigger")
+    commonness = 1000.0  # a language: in most articles
 
     def __init__(self, code: str):
         self.code = code.casefold()
@@ -175,20 +181,32 @@ class _Near:
         right = self.right.hits(ctx)
         if not right:
             return []
-        scan = ctx.scan
-        placed = [(h, scan.word_span(h[0], h[1]), h[0] < scan.title_end) for h in right]
+        scan, limit = ctx.scan, self.distance
+        title_end = scan.title_end
+        starts = [b[0] for b in right]
         pairs = []
         for a in left:
-            a_first, a_last = scan.word_span(a[0], a[1])
-            a_title = a[0] < scan.title_end
-            for b, (b_first, b_last), b_title in placed:
-                if b_title != a_title or b[:2] == a[:2]:
+            a_title = a[0] < title_end
+            split = bisect_left(starts, a[0])
+            # after a (or at it), nearest first: once one is too far, the rest are farther
+            for b in right[split:]:
+                if (b[0] < title_end) != a_title:
+                    break
+                if b[:2] == a[:2]:
                     continue
-                between = b_first - a_last - 1 if b_first > a_last else a_first - b_last - 1
-                if between <= self.distance:
-                    pairs.append((a, b))
-                    if first_only:
-                        return pairs
+                if scan.words_between(a[1], b[0], limit) > limit:
+                    break
+                pairs.append((a, b))
+                if first_only:
+                    return pairs
+            for b in reversed(right[:split]):  # before a, nearest first
+                if (b[0] < title_end) != a_title:
+                    break
+                if scan.words_between(b[1], a[0], limit) > limit:
+                    break
+                pairs.append((a, b))
+                if first_only:
+                    return pairs
         return pairs
 
     def test(self, ctx: _Context) -> bool:
@@ -223,8 +241,16 @@ class RuleMatcher:
 
     def __init__(self, watchlist: Watchlist, rules: Sequence[Rule] = ()):
         self.rules = tuple(rules)
+        self.rules_by_name = {rule.name: rule for rule in self.rules}
         self.watchlist = watchlist_for_rules(watchlist, self.rules)
         self._source_watchlist = watchlist
+        self._actors_by_key: dict[str, Actor] = {}
+        by_alias: dict[str, list[Actor]] = {}
+        for actor in self.watchlist.actors:
+            self._actors_by_key.setdefault(_key(actor.name), actor)
+            for alias in actor.aliases:
+                by_alias.setdefault(_key(alias), []).append(actor)
+        self._actors_by_alias = {key: found[0] for key, found in by_alias.items() if len(found) == 1}
         parsed = {}
         for rule in self.rules:
             if rule.query is not None:
@@ -236,19 +262,24 @@ class RuleMatcher:
             elif not rule.actors and not rule.keywords:
                 raise q.QueryError("a rule needs a query, actors or keywords", "", 0, rule.name)
         self._terms: dict[str, int] = {}  # a query term, normalised -> its index in the automaton
-        for tree in parsed.values():
+        for name, tree in parsed.items():
             for term in q.terms_of(tree):
                 if isinstance(term, q.Term):
-                    self._terms.setdefault(" ".join(term.text.split()), len(self._terms))
+                    texts = [term.text]
+                else:  # actor: each of its aliases is a term (every hit counts, as for any term)
+                    try:
+                        texts = list(self._actor(term, self.rules_by_name[name].query or "").all_aliases)
+                    except q.QueryError as error:
+                        error.rule = name
+                        raise
+                for text in texts:
+                    self._terms.setdefault(" ".join(text.split()), len(self._terms))
         self.scanner = WatchlistMatcher(self.watchlist, tuple(self._terms))
-        self._items: dict[tuple[str, str], int] = {}
-        index = 0
-        for actor in self.watchlist.actors:
-            self._items.setdefault(("actor", _key(actor.name)), index)
-            index += 1
-        for keyword in dict.fromkeys(self.watchlist.keywords):
-            self._items.setdefault(("keyword", _key(keyword)), index)
-            index += 1
+        self._items: dict[tuple[str, str], tuple[int, str]] = {}  # (kind, key) -> (index, name)
+        names = [a.name for a in self.watchlist.actors] + list(dict.fromkeys(self.watchlist.keywords))
+        for index, name in enumerate(names):
+            kind = "actor" if index < len(self.watchlist.actors) else "keyword"
+            self._items.setdefault((kind, _key(name)), (index, name))
         self._compiled = []
         self._by_trigger: dict[tuple, list[int]] = {}
         for number, rule in enumerate(self.rules):
@@ -262,24 +293,38 @@ class RuleMatcher:
                     raise
             node = parts[0] if len(parts) == 1 else _Or(tuple(parts))
             self._compiled.append(node)
-            for trigger in {t for t in _triggers(node) if t is not None}:
+            for trigger in _triggers(node) or ():
                 self._by_trigger.setdefault(trigger, []).append(number)
 
     def __reduce__(self):
         return (RuleMatcher, (self._source_watchlist, self.rules))
 
+    def narrowed(self, names: Collection[str], *, mentions: bool) -> RuleMatcher:
+        """A matcher of only the rules `names`, as cheap as it can be: without the watchlist when
+        neither mentions nor an actors/keywords rule need it (an actor: of a query is matched by
+        its aliases as terms, so only the actors the queries name are kept)."""
+        rules = [rule for rule in self.rules if rule.name in names]
+        if mentions or any(rule.actors or rule.keywords for rule in rules):
+            return RuleMatcher(self._source_watchlist, rules)
+        named = {
+            self._actor(term, rule.query or "").name: self._actor(term, rule.query or "")
+            for rule in rules
+            if rule.query is not None
+            for term in q.terms_of(q.parse(rule.query))
+            if isinstance(term, q.ActorRef)
+        }
+        return RuleMatcher(Watchlist(actors=tuple(named.values())), rules)
+
     def _item_places(self, kind: str, name: str, field: q.Field | None = None) -> _Places:
-        index = self._items.get((kind, _key(name)), -1)
-        return _Places("items", index, field, name)
+        index, label = self._items.get((kind, _key(name)), (-1, name))
+        return _Places("items", index, field, label)
 
     def _actor(self, ref: q.ActorRef, query: str) -> Actor:
+        """The watchlist actor a query names, by name, else by an alias only it has."""
         wanted = _key(ref.name)
-        for actor in self.watchlist.actors:
-            if _key(actor.name) == wanted:
-                return actor
-        by_alias = [a for a in self.watchlist.actors if wanted in {_key(x) for x in a.aliases}]
-        if len(by_alias) == 1:
-            return by_alias[0]
+        found = self._actors_by_key.get(wanted) or self._actors_by_alias.get(wanted)
+        if found is not None:
+            return found
         known = ", ".join(repr(a.name) for a in self.watchlist.actors[:8]) or "none"
         raise q.QueryError(f"no actor {ref.name!r} in the watchlist (actors: {known})", query, ref.pos)
 
@@ -288,7 +333,12 @@ class RuleMatcher:
             text = " ".join(node.text.split())
             return _Places("terms", self._terms[text], node.field, node.text)
         if isinstance(node, q.ActorRef):
-            return self._item_places("actor", self._actor(node, query).name, node.field)
+            actor = self._actor(node, query)
+            places = tuple(
+                _Places("terms", self._terms[" ".join(alias.split())], node.field, actor.name)
+                for alias in dict.fromkeys(actor.all_aliases)
+            )
+            return places[0] if len(places) == 1 else _Or(places)
         if isinstance(node, q.Feed):
             return _Feed(node.name)
         if isinstance(node, q.Lang):
@@ -312,9 +362,12 @@ class RuleMatcher:
         *,
         only: Collection[str] | None = None,
         mentions: bool = True,
+        known: Collection[tuple[str, str]] = (),
+        snippets: bool = True,
     ) -> ArticleMatch:
-        """The article's mentions and the rules that fire (in rule order); `only` limits the rules
-        evaluated to those names, `mentions=False` skips building the mentions."""
+        """The article's mentions and the rules that fire (in rule order). `only` limits the rules
+        evaluated to those names; `mentions=False` skips building the mentions, `known` skips those
+        (kind, name) mentions; `snippets=False` leaves the fired rules without their quotes."""
         scan = self.scanner.scan(title or "", text or "")
         ctx = _Context(scan, feed, lang)
         candidates: set[int] = set()
@@ -334,9 +387,10 @@ class RuleMatcher:
             node = self._compiled[number]
             if node.test(ctx):
                 groups: list[list[Labelled]] = []
-                node.witness(ctx, groups)
+                if snippets:
+                    node.witness(ctx, groups)
                 fired.append(FiredRule(rule, _term_matches(scan, groups)))
-        return ArticleMatch(self.scanner.mentions(scan) if mentions else [], fired)
+        return ArticleMatch(self.scanner.mentions(scan, known) if mentions else [], fired)
 
     def fingerprints(self) -> dict[str, str]:
         """A hash of what matching depends on: 'watchlist' (what mentions are made of), and
@@ -359,7 +413,7 @@ class RuleMatcher:
                     for t in q.terms_of(tree)
                     if isinstance(t, q.ActorRef)
                 }
-            aliases = sorted([a.name, *a.aliases] for a in self.watchlist.actors if _key(a.name) in actors)
+            aliases = sorted([a.name, *a.aliases] for a in map(self._actors_by_key.get, actors) if a)
             out[f"rule:{rule.name}"] = _digest(
                 {
                     "query": " ".join(rule.query.split()) if rule.query is not None else None,
@@ -371,17 +425,21 @@ class RuleMatcher:
         return out
 
 
-def _triggers(node):
-    """What must be present for `node` to be true, one of them at least: terms, items, feed, lang."""
+def _triggers(node) -> dict | None:
+    """Keys (a term, an item, a feed, a language) one of which must be present for `node` to be
+    true, each with a guess at how common it is; None when there is no such set (NOT). For AND
+    and NEAR one side's keys suffice: the side likely to be rarest, so that a rule on a common
+    word AND a rare one is evaluated only where the rare one is."""
     if isinstance(node, _Places | _Feed | _Lang):
-        yield node.trigger
-    elif isinstance(node, _And | _Or):
-        for child in node.children:
-            yield from _triggers(child)
-    elif isinstance(node, _Near):
-        yield from _triggers(node.left)
-        yield from _triggers(node.right)
-    # _Not: an absent term never makes a rule fire on its own (parse refuses such queries)
+        return {node.trigger: node.commonness}
+    if isinstance(node, _Or):
+        sets = [_triggers(child) for child in node.children]
+        return None if any(s is None for s in sets) else {k: v for s in sets for k, v in s.items()}
+    if isinstance(node, _And | _Near):
+        sides = node.children if isinstance(node, _And) else (node.left, node.right)
+        usable = [s for s in map(_triggers, sides) if s is not None]
+        return min(usable, key=lambda s: sum(s.values())) if usable else None
+    return None
 
 
 def _digest(value) -> str:
@@ -403,10 +461,7 @@ def _term_matches(scan: Scan, groups: list[list[Labelled]]) -> tuple[TermMatch, 
         )
         parts = [group] if together else [[hit] for hit in group]
         for part in parts:
-            p_lo, p_hi = scan.paragraph(part[0][0])
-            snippet, spans = snippet_with_spans(
-                scan.full, [(s, e) for s, e, _ in part], lo=p_lo, hi=max(p_hi, part[-1][1])
-            )
+            snippet, spans = scan.snippet_of(tuple((s, e) for s, e, _ in part))
             for (start, _, label), (s_start, s_end) in zip(part, spans, strict=True):
                 out.setdefault((start, label), TermMatch(label, snippet, s_start, s_end, start))
     return tuple(sorted(out.values(), key=lambda m: (m.offset, m.term)))

@@ -30,7 +30,6 @@ _QUOTES = '"\u201c\u201d\u201e'  # " and the typographic quotes a word processor
 _STOP = set("()") | set(_QUOTES)
 _NEAR = re.compile(r"NEAR(?:/(\d+))?$")
 _FIELD = re.compile(r"([A-Za-z]+):")
-_OPERATOR_WORDS = ("AND", "OR", "NOT", "NEAR")
 
 
 class QueryError(ValueError):
@@ -187,7 +186,8 @@ def _word_token(query: str, word: str, pos: int) -> _Token:
             raise QueryError(f"NEAR distance must be at most {MAX_DISTANCE} words", query, pos)
         return _Token("NEAR", word, pos, distance)
     upper = word.upper()
-    if upper in _OPERATOR_WORDS or upper.startswith("NEAR/"):
+    # "near" is a word people search for; NEAR is only an operator with its distance
+    if upper in ("AND", "OR", "NOT") or re.fullmatch(r"NEAR/\d+", upper):
         raise QueryError(
             f"operators are written in capitals: {upper.split('/')[0]}"
             f' (write "{word}" in quotes to search for the word)',

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from bisect import bisect_right
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import ahocorasick
@@ -155,15 +155,31 @@ def _alias(text: str, exact: str, *, item: int = -1, term: int = -1) -> _Alias:
 
 
 _PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
-# A word, for counting the words between two hits (NEAR): "Gerasimov's" and "SM-3" are one word each.
-_WORD = re.compile(r"\w+(?:['\u2019\u2010\u2011-]\w+)*")
+_HAS_WORD = re.compile(r"\w")
+
+
+def _words(tokens: list[str], space_before: bool, space_after: bool) -> int:
+    """The tokens between two hits that are words; without a space next to a hit, the token
+    there is part of the hit's word ("'s" of "Gerasimov's")."""
+    first = 0 if space_before else 1
+    last = len(tokens) if space_after else len(tokens) - 1
+    return sum(1 for token in tokens[first:last] if _HAS_WORD.search(token))
 
 
 class Scan:
     """What one pass over an article found: hits (start, end) in `full` (the title, a blank line,
     the text), per watchlist item and per query term, with helpers to place and quote them."""
 
-    __slots__ = ("full", "title_end", "items", "terms", "_first_alias", "_counts", "_breaks", "_words")
+    __slots__ = (
+        "full",
+        "title_end",
+        "items",
+        "terms",
+        "_first_alias",
+        "_counts",
+        "_breaks",
+        "_snippets",
+    )
 
     def __init__(self, full: str, title_end: int):
         self.full = full
@@ -173,7 +189,7 @@ class Scan:
         self._first_alias: dict[int, _Alias] = {}
         self._counts: dict[int, int] = {}
         self._breaks: list[int] | None = None
-        self._words: list[int] | None = None
+        self._snippets: dict[tuple, tuple] = {}  # several rules and a mention often quote one hit
 
     def in_title(self, start: int) -> bool:
         return start < self.title_end
@@ -187,17 +203,35 @@ class Scan:
         hi = self._breaks[k] if k < len(self._breaks) else len(self.full)
         return lo, hi
 
-    def word_span(self, start: int, end: int) -> tuple[int, int]:
-        """Indexes of the first and last word of the hit text[start:end]."""
-        if self._words is None:
-            self._words = [m.start() for m in _WORD.finditer(self.full)]
-        first = max(bisect_right(self._words, start) - 1, 0)
-        return first, max(bisect_left(self._words, end) - 1, first)
+    def words_between(self, end: int, start: int, limit: int) -> int:
+        """How many words lie between a hit ending at `end` and one starting at `start` (0 when
+        they overlap), counted exactly up to `limit`: a larger result only means "more". A word
+        is what spaces separate, with a letter or digit in it: "Gerasimov's", "SM-3" and "U.S."
+        are one word each, a dash standing alone is none."""
+        if start <= end:
+            return 0
+        gap = self.full[end:start]
+        parts = gap.split(None, limit + 2)  # no further than needed: the gap may be long
+        if len(parts) == limit + 3:  # the last part is the rest of the gap, unsplit
+            parts.pop()
+            count = _words(parts, gap[0].isspace(), True)
+            return count if count > limit else _words(gap.split(), gap[0].isspace(), gap[-1].isspace())
+        return _words(parts, gap[0].isspace(), gap[-1].isspace())
 
-    def snippet(self, start: int, end: int, width: int = SNIPPET_WIDTH) -> tuple[str, int, int]:
+    def snippet(self, start: int, end: int) -> tuple[str, int, int]:
         """`make_snippet` within the paragraph of the hit: the title is never glued to the text."""
-        lo, hi = self.paragraph(start)
-        return make_snippet(self.full, start, end, width, lo=lo, hi=max(hi, end))
+        snippet, ((s_start, s_end),) = self.snippet_of(((start, end),))
+        return snippet, s_start, s_end
+
+    def snippet_of(self, spans: tuple[tuple[int, int], ...]) -> tuple[str, list[tuple[int, int]]]:
+        """`snippet_with_spans` within the paragraph of the first hit (remembered per article)."""
+        known = self._snippets.get(spans)
+        if known is None:
+            lo, hi = self.paragraph(spans[0][0])
+            known = self._snippets[spans] = snippet_with_spans(
+                self.full, spans, lo=lo, hi=max(hi, spans[-1][1])
+            )
+        return known
 
 
 class WatchlistMatcher:
@@ -217,7 +251,6 @@ class WatchlistMatcher:
         self._items: list[_Item] = []
         self._keys: list[str] = []  # casefolded pattern, by automaton value
         self._aliases: list[list[_Alias]] = []  # the aliases that share each casefolded pattern
-        self._watched_keys: list[bool] = []  # whether a pattern stands for a watchlist alias
         key_ids: dict[str, int] = {}
 
         def add(alias: str, **where: int) -> None:
@@ -229,10 +262,7 @@ class WatchlistMatcher:
                 key_ids[key] = len(self._keys)
                 self._keys.append(key)
                 self._aliases.append([])
-                self._watched_keys.append(False)
             self._aliases[key_ids[key]].append(_alias(alias, exact, **where))
-            if "item" in where:
-                self._watched_keys[key_ids[key]] = True
 
         for kind, name, aliases in self._watched(watchlist):
             item = len(self._items)
@@ -241,6 +271,19 @@ class WatchlistMatcher:
                 add(alias, item=item)
         for term_id, term in enumerate(self.terms):
             add(term, term=term_id)
+        # Per pattern, what the common hit needs (no case ending, no all-caps alias): checked first.
+        self._info = [
+            (
+                len(key),
+                _is_word_char(key[0]),
+                _is_word_char(key[-1]),
+                any(alias.inflects for alias in aliases),
+                any(alias.case_sensitive for alias in aliases),
+                [alias for alias in aliases if alias.item >= 0],
+                [alias.term for alias in aliases if alias.term >= 0],
+            )
+            for key, aliases in zip(self._keys, self._aliases, strict=True)
+        ]
         self._automaton = ahocorasick.Automaton()
         for key_id, key in enumerate(self._keys):
             self._automaton.add_word(key, key_id)
@@ -293,10 +336,13 @@ class WatchlistMatcher:
             found.terms.setdefault(term, []).append((start, end))
         return found
 
-    def mentions(self, found: Scan) -> list[Mention]:
-        """One Mention per watchlist item of a scan, ordered by first appearance."""
+    def mentions(self, found: Scan, skip: Collection[tuple[str, str]] = ()) -> list[Mention]:
+        """One Mention per watchlist item of a scan, ordered by first appearance; none for the
+        (kind, name) pairs in `skip` (already stored: their snippets need not be made again)."""
         mentions = []
         for item, hits in sorted(found.items.items(), key=lambda pair: pair[1][0][0]):
+            if skip and (self._items[item].kind, self._items[item].name) in skip:
+                continue
             start, end = hits[0]
             snippet, s_start, s_end = found.snippet(start, end)
             mentions.append(
@@ -322,26 +368,33 @@ class WatchlistMatcher:
         offsets = _FoldedOffsets(same_case) if len(folded) != len(full) else None
         candidates = []
         terms = []
+        size = len(full)
+        info = self._info
         for last, key_id in self._automaton.iter(folded):
-            key = self._keys[key_id]
-            first = last - len(key) + 1
+            length, starts_word, ends_word, inflects, exact_case, watched, term_ids = info[key_id]
+            first = last - length + 1
             if offsets is None:
                 start, end = first, last + 1
             else:
                 if offsets.splits(first, last):  # a hit covers whole source characters, not half of "ß"
                     continue
                 start, end = offsets.source(first), offsets.source(last) + 1
-            if _is_word_char(key[0]) and start > 0 and _is_word_char(full[start - 1]):
+            if starts_word and start > 0 and _is_word_char(full[start - 1]):
                 continue
-            accepted = self._accept(full, same_case, start, end, key_id)
-            if not accepted:
+            followed = ends_word and end < size and _is_word_char(full[end])
+            if followed and not inflects:  # inside a longer word, and no case ending can follow
                 continue
-            tail, aliases = accepted
-            if self._watched_keys[key_id]:
+            if followed or exact_case:
+                accepted = self._accept(full, same_case, start, end, key_id)
+                if not accepted:
+                    continue
+                end, aliases = accepted
                 watched = [alias for alias in aliases if alias.item >= 0]
-                if watched:
-                    candidates.append((start, tail, watched))
-            terms.extend((start, tail, alias.term) for alias in aliases if alias.term >= 0)
+                term_ids = [alias.term for alias in aliases if alias.term >= 0]
+            if watched:
+                candidates.append((start, end, watched))
+            for term in term_ids:
+                terms.append((start, end, term))
         candidates.sort(key=lambda hit: (hit[0], hit[0] - hit[1]))
         accepted_hits = []
         covered_to = 0
@@ -398,14 +451,22 @@ def snippet_with_spans(
     before = min(start - lo, room - after)
     left, right = start - before, end + after
     if left > lo:
-        gap = re.search(r"\s", text[left:start])
+        gap = _WHITESPACE.search(text, left, start)
         if gap:
-            left += gap.end()
+            left = gap.end()
     if right < hi:
-        gaps = [m.start() for m in re.finditer(r"\s", text[end:right])]
-        if gaps:
-            right = end + gaps[-1]
+        gap = _LAST_WHITESPACE.search(text, end, right)
+        if gap:
+            right = gap.start()
     prefix = "…" if left > lo else ""
+    suffix = "…" if right < hi else ""
+    window = text[left:right]
+    if not _NOT_ONE_LINE.search(window):
+        # Already one clean line (the usual case: cleaned text, within a paragraph): offsets carry over.
+        lead = len(window) - len(window.lstrip())
+        window = window.strip()
+        shift = len(prefix) - left - lead
+        return f"{prefix}{window}{suffix}", [(s + shift, e + shift) for s, e in spans]
     parts = [prefix, one_line(text[left:start]).lstrip()]
     offset = sum(map(len, parts))
     out = []
@@ -419,8 +480,16 @@ def snippet_with_spans(
         out.append((offset, offset + len(match)))
         offset += len(match)
     parts.append(one_line(text[end:right]).rstrip())
-    parts.append("…" if right < hi else "")
+    parts.append(suffix)
     return "".join(parts), out
+
+
+_WHITESPACE = re.compile(r"\s")
+_LAST_WHITESPACE = re.compile(r"\s(?!.*\s)", re.DOTALL)
+# What `one_line` would change: whitespace other than single spaces, controls, invisible marks.
+_NOT_ONE_LINE = re.compile(
+    r"[^\S ]|  |[\x00-\x1f\x7f-\x9f\u2028\u2029\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]"
+)
 
 
 def watchlist_for_rules(watchlist: Watchlist, rules: Sequence) -> Watchlist:

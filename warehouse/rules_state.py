@@ -116,6 +116,20 @@ class RulesStore:
         """Every stored story, seeds included (they get mentions too), by article_id."""
         return stored_stories(self.con, batch_size=batch_size, seeds=True)
 
+    def mention_keys(self, article_ids: Sequence[int]) -> dict[int, set[tuple[str, str]]]:
+        """article_id -> the (kind, name) of its stored mentions."""
+        if not article_ids:
+            return {}
+        self.wh._register("q_ids", pa.table({"article_id": pa.array(list(article_ids), pa.int64())}))
+        rows = self.con.execute(
+            "SELECT m.article_id, m.kind, m.name FROM mentions m JOIN q_ids USING (article_id)"
+        ).fetchall()
+        self.con.unregister("q_ids")
+        out: dict[int, set[tuple[str, str]]] = {}
+        for article_id, kind, name in rows:
+            out.setdefault(article_id, set()).add((kind, name))
+        return out
+
     def record_mentions(self, rows: Sequence[dict], run_id: int) -> int:
         """Store the mentions not stored yet, as found by `run_id`; returns how many were new."""
         if not rows:
