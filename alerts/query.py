@@ -46,6 +46,10 @@ class QueryError(ValueError):
         where = f"rule {self.rule!r}: " if self.rule else ""
         return f"{where}{self.message} (column {self.position + 1})"
 
+    def report(self, where: str) -> str:
+        """A configuration error: '<where>: <message> (column N)', then the query with a caret."""
+        return f"{where}: {self.message} (column {self.position + 1})\n{self.pointer('    ')}"
+
     def pointer(self, indent: str = "  ") -> str:
         """Two lines: the query, and a caret under the problem."""
         shown = re.sub(r"[\r\n\t\v\f]", " ", self.query)  # one character for one: the caret stays put

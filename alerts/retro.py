@@ -28,7 +28,7 @@ class RetroStore(Protocol):
     def save_matcher_state(self, hashes: Mapping[str, str], run_id: int | None) -> None: ...
     def story_batches(self, batch_size: int = ...) -> Iterable[Sequence[StoredStory]]: ...
     def mention_keys(self, article_ids: Sequence[int]) -> dict[int, set[tuple[str, str]]]: ...
-    def record_mentions(self, rows: Sequence[dict], run_id: int) -> int: ...
+    def record_mentions(self, columns: Mapping[str, list], run_id: int) -> int: ...
     def record_archive_matches(self, run_id: int, matches: Sequence[tuple[str, int]]) -> int: ...
     def archive_counts(self, run_id: int) -> dict[str, int]: ...
     def queue_archive_alerts(self, run_id: int, channels: Mapping[str, Sequence[str]]) -> int: ...
@@ -121,25 +121,35 @@ def retro_match(
 
 
 def _record(store: RetroStore, run_id: int, result: RetroResult, found) -> None:
-    rows, matches = found
-    result.new_mentions += store.record_mentions(rows, run_id)
+    columns, matches = found
+    result.new_mentions += store.record_mentions(columns, run_id)
     store.record_archive_matches(run_id, matches)
 
 
 Job = list[tuple[int, str, str, str, str | None, Collection[tuple[str, str]]]]
 
 
+MENTION_COLUMNS = ("article_id", "kind", "name", "alias", "count", "snippet", "first_offset")
+
+
 def _match_job(matcher: RuleMatcher, job: Job, only: frozenset[str], mentions: bool):
-    """(mention rows, (rule, article_id) matches) of a batch of stories."""
-    rows: list[dict] = []
+    """(new mentions as columns, (rule, article_id) matches) of a batch of stories. Columns, not
+    a dict per row: a million rows are sent back from workers and made into an Arrow table."""
+    columns: dict[str, list] = {name: [] for name in MENTION_COLUMNS}
     matches: list[tuple[str, int]] = []
     for article_id, title, text, feed, lang, known in job:
         found = matcher.match(
             title, text, feed, lang, only=only, mentions=mentions, known=known, snippets=False
         )
-        rows += mention_rows(article_id, found.mentions)
+        for m in found.mentions:
+            for name, value in zip(
+                MENTION_COLUMNS,
+                (article_id, m.kind, m.name, m.alias, m.count, m.snippet, m.offset),
+                strict=True,
+            ):
+                columns[name].append(value)
         matches += [(fired.rule.name, article_id) for fired in found.fired]
-    return rows, matches
+    return columns, matches
 
 
 _WORKER_MATCHER: RuleMatcher | None = None

@@ -237,11 +237,15 @@ def test_rule_problems_and_rule_keywords() -> None:
         *RULES,
         Rule("empty", channels=("mail",)),
         Rule("ghost", actors=("Nobody",), channels=("pager",)),
+        Rule("broken", query="Gerasimov AND (Kaliningrad OR", channels=("mail",)),
     )
     assert rule_problems(rules, WATCHLIST, {"mail", "slack"}) == [
-        "rule 'empty' names no actor and no keyword: it can never fire",
+        "rule 'empty' names no query, actor or keyword: it can never fire",
         "rule 'ghost': actor 'Nobody' is not in the watchlist",
         "rule 'ghost': no channel named 'pager'",
+        "rule 'broken': query: expected a term after OR, found the end of the query (column 30)\n"
+        "    Gerasimov AND (Kaliningrad OR\n"
+        "                                 ^",
     ]
     widened = watchlist_for_rules(
         Watchlist(keywords=("Kaliningrad",)), (Rule("r", keywords=("Aegis", "kaliningrad")),)

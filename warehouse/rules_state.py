@@ -14,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from extractors.records import StoredStory
-from warehouse.store import MENTION_SCHEMA, Warehouse, _arrow, now_utc
+from warehouse.store import MENTION_SCHEMA, Warehouse, now_utc
 
 ARCHIVE_KIND = "archive"
 _STORY_COLUMNS = "article_id, title, text, feed, lang, url, published_at, first_seen, run_id"
@@ -28,35 +28,26 @@ def stored_stories(
     seeds: bool = False,
     newest_first: bool = False,
 ) -> Iterator[list[StoredStory]]:
-    """Every stored story (first seen at or after `since`), in batches: by article_id, or newest
-    first. Each batch is its own query (keyset pagination), so the caller may write between them."""
+    """Every stored story (first seen at or after `since`; seeds only if asked), in batches, in the
+    table's order or newest first. Read through a cursor of its own (a connection to the same
+    database), so the caller may write on `con` between batches; unordered, the rows stream
+    (the texts of a large archive are never all in memory; an ORDER BY over the whole table made
+    DuckDB decompress them all, and paging with LIMIT decompressed them again for every page)."""
     where = ["TRUE" if seeds else "feed <> 'seed'"]
     params: list = []
     if since is not None:
         where.append("first_seen >= ?")
         params.append(since)
-    order = "first_seen DESC, article_id DESC" if newest_first else "article_id"
-    after: tuple | None = None
-    while True:
-        page = list(where)
-        page_params = list(params)
-        if after is not None:
-            if newest_first:
-                page.append("(first_seen, article_id) < (?, ?)")
-                page_params += list(after)
-            else:
-                page.append("article_id > ?")
-                page_params.append(after[1])
-        rows = con.execute(
-            f"SELECT {_STORY_COLUMNS} FROM articles WHERE {' AND '.join(page)} ORDER BY {order} LIMIT ?",
-            [*page_params, batch_size],
-        ).fetchall()
-        if not rows:
-            return
-        yield [StoredStory(*row) for row in rows]
-        after = (rows[-1][7], rows[-1][0])
-        if len(rows) < batch_size:
-            return
+    order = " ORDER BY first_seen DESC, article_id DESC" if newest_first else ""
+    cursor = con.cursor()
+    try:
+        result = cursor.execute(
+            f"SELECT {_STORY_COLUMNS} FROM articles WHERE {' AND '.join(where)}{order}", params
+        )
+        while rows := result.fetchmany(batch_size):
+            yield [StoredStory(*row) for row in rows]
+    finally:
+        cursor.close()
 
 
 class RulesStore:
@@ -113,7 +104,7 @@ class RulesStore:
     # ---- retro-matching -----------------------------------------------------------------------
 
     def story_batches(self, batch_size: int = 2000) -> Iterator[list[StoredStory]]:
-        """Every stored story, seeds included (they get mentions too), by article_id."""
+        """Every stored story, seeds included (they get mentions too)."""
         return stored_stories(self.con, batch_size=batch_size, seeds=True)
 
     def mention_keys(self, article_ids: Sequence[int]) -> dict[int, set[tuple[str, str]]]:
@@ -130,16 +121,27 @@ class RulesStore:
             out.setdefault(article_id, set()).add((kind, name))
         return out
 
-    def record_mentions(self, rows: Sequence[dict], run_id: int) -> int:
-        """Store the mentions not stored yet, as found by `run_id`; returns how many were new."""
-        if not rows:
+    def record_mentions(self, columns: Mapping[str, list], run_id: int) -> int:
+        """Store the mentions (columns of MENTION_SCHEMA, run_id aside) not stored yet, as found by
+        `run_id`; returns how many were new."""
+        if not columns.get("article_id"):
             return 0
-        unique = {(r["article_id"], r["kind"], r["name"]): {**r, "run_id": run_id} for r in rows}
-        self.wh._register("retro_mentions", _arrow(list(unique.values()), MENTION_SCHEMA))
+        size = len(columns["article_id"])
+        table = pa.table(
+            {
+                field.name: pa.array(
+                    [run_id] * size if field.name == "run_id" else columns[field.name], field.type
+                )
+                for field in MENTION_SCHEMA
+            }
+        )
+        self.wh._register("retro_mentions", table)
         new = self.con.execute(
             """
             INSERT INTO mentions (article_id, kind, name, alias, count, snippet, run_id, first_offset)
-            SELECT article_id, kind, name, alias, count, snippet, run_id, first_offset FROM retro_mentions
+            SELECT DISTINCT ON (article_id, kind, name)
+                   article_id, kind, name, alias, count, snippet, run_id, first_offset
+            FROM retro_mentions
             ON CONFLICT DO NOTHING
             RETURNING article_id
             """
