@@ -43,6 +43,7 @@ class RetroResult:
     archive: dict[str, int] = field(default_factory=dict)  # rule -> old stories it now matches
     archive_alerts: int = 0  # outbox rows queued for the "archive matches" message
     seconds: float = 0.0
+    write_seconds: float = 0.0  # of which recording mentions and matches
 
     @property
     def ran(self) -> bool:
@@ -121,9 +122,11 @@ def retro_match(
 
 
 def _record(store: RetroStore, run_id: int, result: RetroResult, found) -> None:
+    started = time.perf_counter()
     columns, matches = found
     result.new_mentions += store.record_mentions(columns, run_id)
     store.record_archive_matches(run_id, matches)
+    result.write_seconds += time.perf_counter() - started
 
 
 Job = list[tuple[int, str, str, str, str | None, Collection[tuple[str, str]]]]

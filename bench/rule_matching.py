@@ -312,6 +312,7 @@ def rematch(path: Path, matcher: RuleMatcher, label: str, *, fresh: bool = False
                 f"{len(result.archive):,} ({sum(result.archive.values()):,} matches)",
             ),
             ("retro_match (read, match, write)", f"{wall:7.1f} s wall"),
+            ("  of which recording mentions and matches", f"{result.write_seconds:7.1f} s wall"),
             ("  CPU: this process / worker processes", f"{cpu:7.1f} s / {workers:.1f} s"),
             (
                 "  of which reading the texts alone",

@@ -136,18 +136,17 @@ class RulesStore:
             }
         )
         self.wh._register("retro_mentions", table)
-        new = self.con.execute(
+        (new,) = self.con.execute(  # an INSERT's result is how many rows it inserted
             """
             INSERT INTO mentions (article_id, kind, name, alias, count, snippet, run_id, first_offset)
             SELECT DISTINCT ON (article_id, kind, name)
                    article_id, kind, name, alias, count, snippet, run_id, first_offset
             FROM retro_mentions
             ON CONFLICT DO NOTHING
-            RETURNING article_id
             """
-        ).fetchall()
+        ).fetchone()
         self.con.unregister("retro_mentions")
-        return len(new)
+        return new
 
     def record_archive_matches(self, run_id: int, matches: Sequence[tuple[str, int]]) -> int:
         """Record (rule, article_id) matches of stories stored before `run_id`; stories of that run,
@@ -169,12 +168,11 @@ class RulesStore:
             WHERE a.feed <> 'seed' AND a.run_id IS DISTINCT FROM ?
               AND NOT EXISTS (SELECT 1 FROM alerts al WHERE al.rule = m.rule AND al.article_id = m.article_id)
             ON CONFLICT DO NOTHING
-            RETURNING article_id
             """,
             [run_id, run_id],
-        ).fetchall()
+        ).fetchone()[0]
         self.con.unregister("retro_matches")
-        return len(kept)
+        return kept
 
     def archive_counts(self, run_id: int) -> dict[str, int]:
         """rule -> old stories it matches, as recorded by `run_id`."""
