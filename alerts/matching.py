@@ -85,9 +85,16 @@ class _Places:
         return [(s, e, self.label) for s, e in self._raw(ctx)]
 
     def witness(self, ctx: _Context, out: list[list[Labelled]]) -> None:
+        """The first hit, and if that is in the title, the first in the text too: the title is
+        already in the message, the text gives the context."""
         hits = self._raw(ctx)
         if hits:
             out.append([(*hits[0], self.label)])
+            title_end = ctx.scan.title_end
+            if hits[0][0] < title_end:
+                in_text = next((h for h in hits if h[0] >= title_end), None)
+                if in_text:
+                    out.append([(*in_text, self.label)])
 
 
 class _Feed:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
@@ -289,7 +290,7 @@ def load_settings(path: Path | str | None = None, *, check_secrets: bool = True)
     except ValidationError as e:
         raise ConfigError(_format_validation(path, e)) from None
     if problem := settings.query_problem():
-        raise ConfigError(f"{path}: invalid configuration\n  {problem}")
+        raise ConfigError(f"{path}: invalid configuration\n" + textwrap.indent(problem, "  "))
     if check_secrets:
         for key, var, required in settings.secret_variables():
             if required and not os.environ.get(var):

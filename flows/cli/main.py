@@ -22,6 +22,7 @@ from flows.cli.commands import (
     cmd_serve,
     cmd_sql,
 )
+from flows.cli.rules import add_rules_parser
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
 
 
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.set_defaults(func=cmd_export)
+
+    add_rules_parser(sub, _common)
     return parser
 
 

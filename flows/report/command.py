@@ -29,17 +29,18 @@ MAX_PERIOD = timedelta(days=3660)
 # ---- the command --------------------------------------------------------------------------------
 
 
-def parse_since(value: str) -> timedelta:
-    """'7d', '24h', '4w', '90m' -> a timedelta; anything else raises UsageError naming the value."""
+def parse_since(value: str, option: str = "--since") -> timedelta:
+    """'7d', '24h', '4w', '90m' -> a timedelta; anything else raises UsageError naming the option
+    and the value."""
 
     m = SINCE.match(value or "")
     if not m:
         raise UsageError(
-            f"--since {value!r}: expected a number and a unit m, h, d or w (e.g. 90m, 24h, 7d, 4w)"
+            f"{option} {value!r}: expected a number and a unit m, h, d or w (e.g. 90m, 24h, 7d, 4w)"
         )
     period = timedelta(**{UNITS[m.group(2)]: int(m.group(1))})
     if not timedelta(0) < period <= MAX_PERIOD:
-        raise UsageError(f"--since {value!r}: expected a period longer than zero and at most 10 years")
+        raise UsageError(f"{option} {value!r}: expected a period longer than zero and at most 10 years")
     return period
 
 
