@@ -182,7 +182,7 @@ def test_rules_test_reads_the_warehouse_without_prefect_while_a_run_holds_it(cfg
     import fcntl
     import os
 
-    from warehouse.store import lock_path
+    from warehouse.lock import lock_path
 
     fd = os.open(lock_path(cfg.parent / "newswatch.duckdb"), os.O_RDWR | os.O_CREAT)
     fcntl.flock(fd, fcntl.LOCK_EX)
@@ -228,6 +228,34 @@ def test_mute_and_unmute_are_kept_in_the_warehouse(cfg, capsys):
     )
     assert main(["rules", "unmute", "rogozin-romania", "--config", str(cfg)]) == 0
     assert capsys.readouterr().out == "rule rogozin-romania was not muted\n"
+
+
+def test_mute_waits_for_a_running_ingest(cfg):
+    """Another process holds the writer's lock (a run): `rules mute` says it waits, then does it."""
+    import fcntl
+    import os
+    import time
+
+    from warehouse.lock import lock_path
+
+    fd = os.open(lock_path(cfg.parent / "newswatch.duckdb"), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        mute = subprocess.Popen(
+            [str(NEWSWATCH), "rules", "mute", "russia", "--for", "1h", "--config", str(cfg)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(3)
+        assert mute.poll() is None  # still waiting
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    out, err = mute.communicate(timeout=60)
+    assert mute.returncode == 0
+    assert "waiting for the running ingest to finish" in err
+    assert out.startswith("rule russia muted until ")
 
 
 def test_mute_without_a_warehouse(tmp_path, capsys):

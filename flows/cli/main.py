@@ -18,11 +18,11 @@ from flows.cli.commands import (
     cmd_export,
     cmd_feeds,
     cmd_report,
-    cmd_run,
     cmd_serve,
     cmd_sql,
 )
 from flows.cli.rules import add_rules_parser
+from flows.cli.run import cmd_run
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
 
 

@@ -7,6 +7,7 @@ may be running). `mute`/`unmute` write the warehouse (a running ingest is waited
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,13 +116,19 @@ def _writer(settings, args):
     if not db.exists():  # opening would create an empty warehouse for a mistyped path
         raise UsageError(f"no warehouse at {db}: run `newswatch run` first")
     with ExitStack() as stack:
-        try:
-            wh = stack.enter_context(Warehouse.open(db))
-        except WarehouseBusy:
-            print(
-                f"newswatch rules {args.action}: waiting for the running ingest to finish…", file=sys.stderr
-            )
-            wh = stack.enter_context(Warehouse.open(db, wait=True))
+        waiting = False
+        while True:
+            try:
+                wh = stack.enter_context(Warehouse.open(db))
+                break
+            except WarehouseBusy:  # a run is writing: the change applies from the next run anyway
+                if not waiting:
+                    print(
+                        f"newswatch rules {args.action}: waiting for the running ingest to finish…",
+                        file=sys.stderr,
+                    )
+                    waiting = True
+                time.sleep(0.5)
         yield RulesStore(wh)
 
 

@@ -11,7 +11,7 @@ from alerts.deliver import deliver
 from alerts.matching import RuleMatcher
 from alerts.outbox import alert_from_row
 from alerts.retro import RetroResult, retro_match
-from flows.channels import build_channel
+from flows.channels import SecretUnavailable, build_channel
 from flows.ingest.rows import Matching, utcnow
 from flows.settings import Settings
 from warehouse.rules_state import RulesStore
@@ -64,7 +64,12 @@ def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
             reason = f"channel {batch.channel!r} is no longer configured"
             results += [(a.alert_id, False, reason) for a in batch.alerts]
             continue
-        outcome = deliver(build_channel(batch.channel, cfg), batch.alerts, batch.heading)
+        try:
+            channel = build_channel(batch.channel, cfg)
+        except SecretUnavailable as e:  # kept pending with the reason, like a failed delivery
+            results += [(a.alert_id, False, str(e)) for a in batch.alerts]
+            continue
+        outcome = deliver(channel, batch.alerts, batch.heading)
         results += [(a.alert_id, outcome.ok, outcome.error) for a in batch.alerts]
         sent += len(batch.alerts) if outcome.ok else 0
     wh.mark_alerts(results)
