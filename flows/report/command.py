@@ -40,8 +40,8 @@ def parse_since(value: str, option: str = "--since", *, allow_all: bool = True) 
     m = SINCE.match(value or "")
     if not m:
         raise UsageError(
-            f"{option} {value!r}: expected {'all or ' if allow_all else ''}a number and a unit m, h, d, w, "
-            "mo or y (e.g. 90m, 24h, 7d, 4w, 6mo, 10y)"
+            f"{option} {value!r}: expected a number and a unit m, h, d, w, mo or y (e.g. 90m, 24h, 7d, "
+            f"4w, 6mo, 10y){', or all' if allow_all else ''}"
         )
     amount = int(m.group(1))
     if amount == 0:
