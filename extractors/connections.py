@@ -10,11 +10,15 @@ cost ~0.15 ms more CPU per page, which counts when one core fetches for every ex
 
 from __future__ import annotations
 
+import functools
 import http.client
+import io
 import ipaddress
 import select
+import socket
 import ssl
 import threading
+import time
 from collections import OrderedDict
 
 from extractors.errors import RefusedAddress
@@ -22,37 +26,119 @@ from extractors.errors import RefusedAddress
 Origin = tuple[str, str, int]  # (scheme, host, port)
 
 
+# Special-purpose ranges that are not globally reachable (IANA's IPv4 and IPv6 special-purpose
+# address registries), listed because the standard library's `is_global` depends on the Python
+# release (3.11.7 calls fec0::/10, 64:ff9b:1::/48 and 5f00::/16 global).
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+        "64:ff9b:1::/48", "100::/64", "100:0:0:1::/64", "2001::/23", "2001:db8::/32",
+        "3fff::/20", "5f00::/16", "fc00::/7", "fe80::/10", "fec0::/10", "ff00::/8",
+    )
+)  # fmt: skip
+_NOT_GLOBAL_BY_VERSION = {v: tuple(n for n in _NOT_GLOBAL if n.version == v) for v in (4, 6)}
+# IPv6 global unicast space: everything outside it is reserved, local or special.
+_GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
+# The well-known NAT64 prefix: the IPv4 address a translator reaches is in the last 32 bits.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address leads to: IPv4-mapped, NAT64 (64:ff9b::/96), 6to4
+    (2002::/16) and Teredo (the client's address) forms; None for a plain IPv6 address."""
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr in _NAT64:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr.teredo is not None:
+        return addr.teredo[1]
+    return None
+
+
 def is_public_address(ip: str) -> bool:
-    """True when `ip` is a globally routable unicast address (IPv4-mapped IPv6 judged as IPv4)."""
+    """True when `ip` is a globally routable unicast address. An IPv6 form that carries an IPv4
+    address (mapped, NAT64, 6to4, Teredo) is judged by that IPv4 address."""
     try:
         addr = ipaddress.ip_address(ip.split("%", 1)[0])  # drop an IPv6 zone id
     except ValueError:
         return False
     if isinstance(addr, ipaddress.IPv6Address):
-        mapped = addr.ipv4_mapped or addr.sixtofour
-        if mapped is not None:
-            addr = mapped
-        elif addr.teredo is not None:
-            addr = addr.teredo[1]
-    return not (
-        addr.is_loopback
-        or addr.is_private
-        or addr.is_link_local
-        or addr.is_reserved
-        or addr.is_multicast
-        or addr.is_unspecified
-        or not addr.is_global  # shared address space (100.64/10) and other special ranges
-    )
+        inner = embedded_ipv4(addr)
+        if inner is not None:
+            addr = inner
+        elif addr not in _GLOBAL_UNICAST_V6:
+            return False
+    if not addr.is_global or addr.is_multicast:
+        return False
+    return not any(addr in net for net in _NOT_GLOBAL_BY_VERSION[addr.version])
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The socket as a response reads it, every read bounded by what is left until `deadline`: a
+    socket timeout bounds one read only, so a server sending the status line, the headers or a
+    chunk-size line one byte at a time would otherwise hold the request as long as it dripped."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        super().__init__()
+        self._sock = sock
+        self._deadline = deadline
+        self._raw = sock.makefile("rb", buffering=0)  # keeps the socket open while it is read
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int | None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request's deadline passed while reading the response")
+        self._sock.settimeout(remaining)
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+class _DeadlineSocket:
+    """What an HTTPResponse asks of its socket (a file to read), bounded by a deadline."""
+
+    def __init__(self, sock: socket.socket, deadline: float):
+        self._sock = sock
+        self._deadline = deadline
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        return io.BufferedReader(_DeadlineReader(self._sock, self._deadline))
+
+
+class DeadlineResponse(http.client.HTTPResponse):
+    """An HTTP response read entirely (status line, headers, body, chunk sizes) before `deadline`."""
+
+    def __init__(self, sock: socket.socket, *args, deadline: float, **kwargs):
+        super().__init__(_DeadlineSocket(sock, deadline), *args, **kwargs)
 
 
 class CheckedConnection(http.client.HTTPConnection):
     """Records whether the address the socket connected to is public, and refuses a private one
     when `require_public`: right after the TCP connect, before TLS and before any request. The
     fetcher checked the name's addresses before, but the connection resolved it again, and a
-    DNS-rebinding server can answer that second lookup with a private address."""
+    DNS-rebinding server can answer that second lookup with a private address.
+
+    Set `deadline` (a time.monotonic() value) before a request: its response must be read by then."""
 
     require_public = False
     peer_public = False
+    deadline: float | None = None
+
+    @property
+    def response_class(self):  # http.client builds each response with self.response_class(sock, ...)
+        if self.deadline is None:
+            return http.client.HTTPResponse
+        return functools.partial(DeadlineResponse, deadline=self.deadline)
 
     def connect(self) -> None:
         super().connect()  # for HTTPS, the TCP connect only: the TLS handshake comes after this

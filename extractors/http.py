@@ -477,11 +477,12 @@ class Fetcher:
 
 
 def _request(
-    conn: http.client.HTTPConnection, target: str, headers: dict[str, str], deadline: float
+    conn: CheckedConnection, target: str, headers: dict[str, str], deadline: float
 ) -> http.client.HTTPResponse:
-    # Every socket operation may take what is left of the attempt; the body loop checks the
-    # deadline itself between reads.
+    # Sending may take what is left of the attempt; the response is read by then (status line,
+    # headers, chunk sizes and body: see DeadlineResponse).
     conn.sock.settimeout(max(0.001, deadline - time.monotonic()))
+    conn.deadline = deadline
     conn.request("GET", target, headers=headers)
     return conn.getresponse()
 

@@ -283,6 +283,22 @@ def test_private_addresses_refused(url):
         ("::ffff:10.0.0.1", False),
         ("::ffff:8.8.8.8", True),
         ("2002:7f00:1::", False),  # 6to4 wrapping 127.0.0.1
+        ("2002:808:808::", True),  # 6to4 wrapping 8.8.8.8
+        ("fec0::1", False),  # site-local (deprecated, still routed inside sites)
+        ("64:ff9b::7f00:1", False),  # NAT64 to 127.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 to 8.8.8.8
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("::127.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("2001:db8::1", False),  # documentation
+        ("3fff::1", False),  # documentation (RFC 9637)
+        ("5f00::1", False),  # SRv6 SIDs
+        ("100::1", False),  # discard-only
+        ("4000::1", False),  # outside 2000::/3: reserved
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo, client 192.0.2.45
+        ("198.18.0.1", False),  # benchmarking
+        ("192.0.0.8", False),  # IETF protocol assignments
+        ("203.0.113.7", False),  # documentation
         ("not an ip", False),
     ],
 )
