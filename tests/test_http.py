@@ -370,6 +370,15 @@ def test_parse_retry_after(value, seconds):
 
 
 CYRILLIC = "Противоракетная оборона"
+CYRILLIC_PAGE = (
+    "Противоракетная оборона: испытание новой системы прошло успешно, сообщили в министерстве "
+    "обороны. Перехватчик поразил цель над морем на высоте около ста километров."
+)
+WESTERN_PAGE = "Défense antimissile : la réunion à Zürich porte sur la Größe du système, dit-on. It’s “new”."
+ENGLISH_PAGE = (
+    "The interceptor hit its target over the sea at an altitude of about one hundred kilometres. " * 20
+)
+MENU_RU = "Главная Новости Политика Оборона Экономика Контакты Русский"
 
 
 @pytest.mark.parametrize(
@@ -394,6 +403,18 @@ CYRILLIC = "Противоракетная оборона"
         ("\ufeff<p>Zürich</p>".encode(), "text/html; charset=windows-1252", "Zürich"),  # BOM wins
         ("<p>Zürich</p>".encode(), "text/html; charset=bogus", "Zürich"),  # unknown label
         (b"<p>\x81\x8d</p>", "text/html; charset=utf-8", "\ufffd\ufffd"),  # never fails
+        # One stray byte in a UTF-8 page costs one character, not the page (declared or not).
+        (f"<p>{CYRILLIC}</p><p>{CYRILLIC}</p>".encode().replace(b"</p><p>", b"</p>\xff<p>"), None, CYRILLIC),
+        (
+            f"<p>{CYRILLIC} \u2014 {CYRILLIC}</p>".encode().replace("\u2014".encode(), b"\xe2\x80"),
+            "text/html; charset=utf-8",
+            f"{CYRILLIC} \ufffd {CYRILLIC}",
+        ),
+        # Undeclared single-byte pages: the encoding their words read best in.
+        (f"<html><body><p>{CYRILLIC_PAGE}</p></body></html>".encode("cp1251"), None, CYRILLIC_PAGE),
+        (f"<html><body><p>{CYRILLIC_PAGE}</p></body></html>".encode("koi8-r"), "text/html", CYRILLIC_PAGE),
+        (f"<p>{WESTERN_PAGE}</p>".encode("cp1252"), None, WESTERN_PAGE),
+        (f"<p>{ENGLISH_PAGE}</p><ul><li>{MENU_RU}</li></ul>".encode("cp1251"), None, MENU_RU),
     ],
 )
 def test_decode_html(body, content_type, expected):
