@@ -10,6 +10,7 @@ cost ~0.15 ms more CPU per page, which counts when one core fetches for every ex
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.client
 import io
@@ -20,10 +21,13 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 from extractors.errors import RefusedAddress
 
 Origin = tuple[str, str, int]  # (scheme, host, port)
+PoolKey = tuple  # an Origin, with the Proxy appended when the connection goes through one
 
 
 # Special-purpose ranges that are not globally reachable (IANA's IPv4 and IPv6 special-purpose
@@ -122,16 +126,54 @@ class DeadlineResponse(http.client.HTTPResponse):
         super().__init__(_DeadlineSocket(sock, deadline), *args, **kwargs)
 
 
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """An HTTP proxy. It is trusted: its own address is not checked, the target's are (before the
+    request is sent, since the proxy resolves the target's name itself)."""
+
+    host: str
+    port: int
+    authorization: str | None = None  # Proxy-Authorization, from the proxy URL's user:password
+
+
+def parse_proxy(url: str) -> Proxy:
+    """A proxy from a URL such as "http://user:pass@proxy.corp:3128" (scheme optional, as in the
+    environment's HTTPS_PROXY). Raises ValueError naming what is wrong."""
+    text = url.strip()
+    parts = urlsplit(text if "://" in text else f"http://{text}")
+    if parts.scheme.lower() != "http":
+        raise ValueError(f"proxy {redact_userinfo(text)!r}: only http:// proxies are supported")
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError(f"proxy {redact_userinfo(text)!r}: invalid port") from None
+    if not parts.hostname:
+        raise ValueError(f"proxy {redact_userinfo(text)!r}: no host")
+    authorization = None
+    if parts.username is not None or parts.password is not None:
+        userpass = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+        authorization = "Basic " + base64.b64encode(userpass).decode("ascii")
+    return Proxy(parts.hostname, port, authorization)
+
+
+def redact_userinfo(url: str) -> str:
+    """`url` without its user:password part."""
+    scheme, sep, rest = url.rpartition("://")
+    return f"{scheme}{sep}{rest.rpartition('@')[2]}" if "@" in rest else url
+
+
 class CheckedConnection(http.client.HTTPConnection):
     """Records whether the address the socket connected to is public, and refuses a private one
     when `require_public`: right after the TCP connect, before TLS and before any request. The
     fetcher checked the name's addresses before, but the connection resolved it again, and a
-    DNS-rebinding server can answer that second lookup with a private address.
+    DNS-rebinding server can answer that second lookup with a private address. Through a proxy the
+    socket reaches the proxy: there `peer_public` says whether the target was checked.
 
     Set `deadline` (a time.monotonic() value) before a request: its response must be read by then."""
 
     require_public = False
     peer_public = False
+    proxied = False  # connected to a proxy (a CONNECT tunnel for https, absolute-form requests for http)
     deadline: float | None = None
 
     @property
@@ -141,7 +183,9 @@ class CheckedConnection(http.client.HTTPConnection):
         return functools.partial(DeadlineResponse, deadline=self.deadline)
 
     def connect(self) -> None:
-        super().connect()  # for HTTPS, the TCP connect only: the TLS handshake comes after this
+        super().connect()  # for HTTPS, the TCP connect (and CONNECT) only: TLS comes after this
+        if self.proxied:
+            return
         peer = str(self.sock.getpeername()[0])
         self.peer_public = is_public_address(peer)
         if self.require_public and not self.peer_public:
@@ -155,17 +199,32 @@ class _CheckedHTTPSConnection(http.client.HTTPSConnection, CheckedConnection):
 
 
 def open_connection(
-    origin: Origin, timeout: float, context: ssl.SSLContext, *, require_public: bool = False
+    origin: Origin,
+    timeout: float,
+    context: ssl.SSLContext,
+    *,
+    require_public: bool = False,
+    proxy: Proxy | None = None,
+    deadline: float | None = None,
 ) -> CheckedConnection:
-    """A new, connected connection to `origin`; raises OSError when it cannot connect in time, and
-    RefusedAddress when `require_public` and the address it connected to is not public. Its
-    `peer_public` says whether that address is public (see `reusable_for`)."""
+    """A new, connected connection to `origin` (through `proxy` when given); raises OSError when it
+    cannot connect in time, and RefusedAddress when `require_public` and the address it connected
+    to is not public. Its `peer_public` says whether that address is public (see `reusable_for`);
+    through a proxy, whether the caller checked the target (`require_public`)."""
     scheme, host, port = origin
+    address = (proxy.host, proxy.port) if proxy else (host, port)
     if scheme == "https":
-        conn: CheckedConnection = _CheckedHTTPSConnection(host, port, timeout=timeout, context=context)
+        conn: CheckedConnection = _CheckedHTTPSConnection(*address, timeout=timeout, context=context)
+        if proxy:
+            auth = {"Proxy-Authorization": proxy.authorization} if proxy.authorization else None
+            conn.set_tunnel(host, port, headers=auth)
     else:
-        conn = CheckedConnection(host, port, timeout=timeout)
+        conn = CheckedConnection(*address, timeout=timeout)
     conn.require_public = require_public
+    conn.deadline = deadline  # bounds the proxy's answer to CONNECT too
+    if proxy:
+        conn.proxied = True
+        conn.peer_public = require_public
     try:
         conn.connect()
     except BaseException:
@@ -198,10 +257,10 @@ class IdleConnections:
     def __init__(self, per_origin: int, origins: int):
         self.per_origin = max(1, per_origin)
         self.origins = max(1, origins)
-        self._idle: OrderedDict[Origin, list[CheckedConnection]] = OrderedDict()
+        self._idle: OrderedDict[PoolKey, list[CheckedConnection]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def take(self, origin: Origin) -> CheckedConnection | None:
+    def take(self, origin: PoolKey) -> CheckedConnection | None:
         """An idle connection to `origin` that is still open, or None."""
         while True:
             # Checked outside the lock: the check is a system call, after which this thread may
@@ -213,7 +272,7 @@ class IdleConnections:
                 return conn
             conn.close()
 
-    def give(self, origin: Origin, conn: CheckedConnection) -> None:
+    def give(self, origin: PoolKey, conn: CheckedConnection) -> None:
         """Keep `conn` (whose last response was read to its end) for the next request to `origin`."""
         extra = []
         with self._lock:

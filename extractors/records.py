@@ -48,6 +48,7 @@ class FeedPoll:
     transient: bool = False  # a failure that may pass by itself (timeout, 5xx, connection refused)
     retry_after: float | None = None  # seconds, from a Retry-After header
     elapsed_ms: float = 0.0
+    moved_to: str | None = None  # the feed answered with a permanent redirect (301, 308) to here
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,10 @@ class Page:
     content_type: str | None = None
     error: str | None = None  # why the fetch failed; None when it succeeded
     fetched_at: datetime | None = None
+    # The failure will recur, so fetching again is pointless: a refused address, a body over the
+    # size cap (decompression bombs included), an endless body, a certificate that does not
+    # verify, a 4xx answer. False when it succeeded or may pass (timeouts, 5xx, connection errors).
+    permanent: bool = False
 
     @property
     def fetched(self) -> bool:
