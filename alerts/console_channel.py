@@ -7,10 +7,12 @@ from typing import TextIO
 
 from alerts.config import ConsoleChannel
 from alerts.errors import DeliveryError
+from extractors.records import terminal_safe
 
 
 def send_console(channel: ConsoleChannel, text: str) -> None:
     stream: TextIO = channel.stream or sys.stdout
+    text = terminal_safe(text)  # titles and snippets come from the web: no escapes reach a terminal
     try:
         stream.write(text if text.endswith("\n") else text + "\n")
         stream.flush()

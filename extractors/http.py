@@ -50,7 +50,7 @@ from extractors.errors import (
     TransientFetchError,
 )
 from extractors.feeds import parse_feed
-from extractors.records import FeedPoll, Page
+from extractors.records import FeedPoll, Page, terminal_safe
 from extractors.scheduling import yield_on_wakeup
 from extractors.urls import SAFE_PATH, SAFE_QUERY, ascii_url, host_of
 
@@ -704,9 +704,10 @@ def _why(exc: BaseException, url: str) -> str:
 
 
 def _error_text(exc: BaseException) -> str:
+    # An error may quote what a server sent (a status line): no escape sequence is kept.
     if isinstance(exc, ExtractorError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"unexpected {type(exc).__name__}: {exc}"
+        return terminal_safe(f"{type(exc).__name__}: {exc}")
+    return terminal_safe(f"unexpected {type(exc).__name__}: {exc}")
 
 
 def _fetch_page(url: str, fetcher: Fetcher, overrides: RequestOverrides | None = None) -> Page:

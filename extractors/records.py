@@ -8,6 +8,7 @@ edge; nothing downstream sees them. All records are frozen and slotted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -202,3 +203,15 @@ class Alert:
     status: AlertStatus = "pending"
     attempts: int = 0
     extra: dict = field(default_factory=dict)
+
+
+# Characters that make a terminal do something instead of showing text: C0 controls but tab and
+# newline (ESC starts escape sequences, BEL rings, CR and BS overwrite), DEL, C1 controls (0x9B
+# is an 8-bit CSI), and the bidi marks, embeddings, overrides and isolates that reorder a line.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` from the web (titles, feed names, errors quoting a server) fit for a terminal: the
+    characters above removed, tabs and newlines kept. Every record's text printed passes here."""
+    return _TERMINAL_UNSAFE.sub("", text)

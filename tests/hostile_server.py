@@ -538,6 +538,9 @@ CASES: tuple[Case, ...] = (
     # -- broken HTTP --------------------------------------------------------------------------
     Case("garbage-status", "broken", "answers with a line that is not HTTP",
          raw(b"SSH-2.0-OpenSSH_9.0\r\n\r\n"), Must(fetched=False, error="BadStatusLine")),
+    Case("escapes-in-status", "broken", "answers with escape sequences in the status line",
+         raw(b"\x1b]0;owned\x07\x1b[2J HTTP/1.1 200\r\n\r\n"),
+         Must(fetched=False, error=r"^TransientFetchError: BadStatusLine[^\x1b\x07]*$")),
     Case("header-flood", "broken", "sends 500 header lines",
          raw(b"HTTP/1.1 200 OK\r\n" + b"X-A: b\r\n" * 500 + b"\r\n"), Must(fetched=False, error="more than 100 headers")),
     Case("endless-header-line", "broken", "sends a 1 MB header line",
