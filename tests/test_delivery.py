@@ -155,7 +155,9 @@ def test_console_channel_shows_no_escape_sequence() -> None:
     """Whatever text the console channel is handed, no control or bidi character reaches the
     terminal (rendering collapses them in titles already; the channel does not rely on that)."""
     stream = io.StringIO()
-    send_console(ConsoleChannel("terminal", stream), "Red \x1b[31malert\x1b[0m\x07\r\u202egnp.exe\u202c\x9b2J\n\tok")
+    send_console(
+        ConsoleChannel("terminal", stream), "Red \x1b[31malert\x1b[0m\x07\r\u202egnp.exe\u202c\x9b2J\n\tok"
+    )
     assert stream.getvalue() == "Red [31malert[0mgnp.exe2J\n\tok\n"
 
 
