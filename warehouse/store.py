@@ -104,6 +104,7 @@ class FeedState:
     next_poll_at: datetime | None
     alerted_streak: int
     last_error: str | None = None
+    moved_to: str | None = None  # where the feed's URL permanently redirects, when it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +228,7 @@ FEED_POLL_SCHEMA = pa.schema(
         ("next_poll_at", pa.timestamp("us", tz="UTC")),
         ("disable", pa.bool_()),
         ("polled_at", pa.timestamp("us", tz="UTC")),
+        ("moved_to", pa.string()),  # FeedPoll.moved_to (absent: not moved)
     ]
 )
 
@@ -396,6 +398,7 @@ class Warehouse:
                 next_poll_at = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.next_poll_at END,
                 etag = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.etag END,
                 last_modified = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.last_modified END,
+                moved_to = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.moved_to END,
                 url = excluded.url
             """
         )
@@ -413,7 +416,7 @@ class Warehouse:
     def feed_states(self) -> dict[str, FeedState]:
         rows = self.con.execute(
             "SELECT name, url, enabled, etag, last_modified, error_streak, next_poll_at, alerted_streak, "
-            "last_error FROM feeds"
+            "last_error, moved_to FROM feeds"
         ).fetchall()
         return {r[0]: FeedState(*r) for r in rows}
 
@@ -439,7 +442,10 @@ class Warehouse:
                 items_seen = feeds.items_seen + p.items,
                 next_poll_at = p.next_poll_at,
                 enabled = CASE WHEN p.disable THEN FALSE ELSE feeds.enabled END,
-                disabled_reason = CASE WHEN p.disable THEN p.error ELSE feeds.disabled_reason END
+                disabled_reason = CASE WHEN p.disable THEN p.error ELSE feeds.disabled_reason END,
+                -- kept until an answer without a permanent redirect (no answer tells nothing)
+                moved_to = CASE WHEN p.moved_to IS NOT NULL THEN p.moved_to
+                                WHEN p.status IS NULL THEN feeds.moved_to END
             FROM polls p WHERE feeds.name = p.name
             """
         )
