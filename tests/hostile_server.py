@@ -175,16 +175,28 @@ class Case:
         return (s.retries + 1) * s.timeout + s.retries * s.max_retry_wait + 1.5
 
 
-def run_case(case: Case, server: HostileServer) -> tuple[Page | FeedPoll, float]:
-    """Fetch the case as newswatch would; the record and the seconds it took."""
+def run_case(
+    case: Case, server: HostileServer, fetchers: dict[FetchSettings, Fetcher] | None = None
+) -> tuple[Page | FeedPoll, float]:
+    """Fetch the case as newswatch would; the record and the seconds it took. With `fetchers`, a
+    Fetcher is kept there per settings and reused (as a run does), else made for the case."""
     url = case.url_for(server)
+    settings = case.settings_for(server)
     started = time.monotonic()
-    with Fetcher(case.settings_for(server)) as fetcher:
+    fetcher = fetchers.get(settings) if fetchers is not None else None
+    if fetcher is None:
+        fetcher = Fetcher(settings)
+        if fetchers is not None:
+            fetchers[settings] = fetcher
+    try:
         if case.feed:
             record: Page | FeedPoll = poll_feed(case.name, url, fetcher, overrides=case.overrides)
         else:
             own = {url: case.overrides} if case.overrides else None
             (record,) = fetch_pages([url], fetcher, overrides=own)
+    finally:
+        if fetchers is None:
+            fetcher.close()
     return record, time.monotonic() - started
 
 
@@ -481,6 +493,9 @@ _PAGE = page("a page of text")
 
 
 CASES: tuple[Case, ...] = (
+    # -- the control: a healthy site, for what a case costs above an ordinary fetch ---------------
+    Case("healthy-page", "control", "serves a small page at once", reply(200, _PAGE, HTML),
+         Must(fetched=True, permanent=False, body=b"a page of text")),
     # -- slow HTTP: the attempt's deadline bounds every part of the response ------------------
     Case("drip-status-line", "slow", "sends the status line and headers one byte every 0.5 s",
          _drip_status, Must(fetched=False, permanent=False, error="timed out")),
