@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from urllib.parse import SplitResult, quote, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
 
 import certifi  # the CA bundle httpx used before (httpx, still a dependency, requires it)
 
@@ -52,7 +52,7 @@ from extractors.errors import (
 from extractors.feeds import parse_feed
 from extractors.records import FeedPoll, Page, terminal_safe
 from extractors.scheduling import yield_on_wakeup
-from extractors.urls import SAFE_PATH, SAFE_QUERY, ascii_url, host_of
+from extractors.urls import ascii_url, host_of
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -224,13 +224,6 @@ def _header_map(response: http.client.HTTPResponse) -> dict[str, str]:
         key = name.lower()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers
-
-
-def _request_target(parts: SplitResult) -> str:
-    """Path and query as sent: spaces, non-ASCII and quotes percent-encoded, as browsers do (the
-    characters kept are those `canonical_url` keeps; existing escapes stay)."""
-    target = quote(parts.path or "/", safe=SAFE_PATH)
-    return f"{target}?{quote(parts.query, safe=SAFE_QUERY)}" if parts.query else target
 
 
 def _basic_auth(parts: SplitResult) -> str | None:
@@ -580,7 +573,7 @@ class _Target:
             raise FetchError(f"invalid URL {redact(url)}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise FetchError(f"not an http(s) URL: {redact(url)}")
-        path = _request_target(parts)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")  # quoted by ascii_url
         hostport = parts.netloc.rpartition("@")[2]
         return cls(
             url=wire,
