@@ -4,7 +4,7 @@ The warehouse holds real-text articles (random sentences of the extraction bench
 with real fingerprints, stored through `Warehouse.insert_articles`) and, to reach the scale,
 synthetic articles: short text, random band keys, generated inside DuckDB in big set-based chunks.
 The batch has fresh stories, near copies (a paragraph cut, or only the first 60% printed) and exact
-copies of real stored articles, so the verification step runs. `flows.pipeline.judge` is timed
+copies of real stored articles, so the verification step runs. `flows.ingest.judge.judge` is timed
 inside a transaction that is rolled back (the store stays the same between repeats).
 
 The comparison: extracting the same 1,000 pages, estimated as 1,000 x the mean `extract_page`
@@ -99,7 +99,7 @@ def storage(wh) -> tuple[int, int, int]:
 
 
 def time_judge(wh, batch) -> tuple[list[float], list]:
-    from flows.pipeline import judge
+    from flows.ingest.judge import judge
 
     times, verdicts = [], []
     for _ in range(REPEATS):
@@ -132,7 +132,7 @@ def run(scales: list[int], extraction_sample: int) -> None:
     if not shared_available():
         print("skipped: ../shared/benchmarks/extraction is absent (texts come from its gold bodies)")
         return
-    from flows.pipeline import article_row
+    from flows.ingest.rows import article_row
     from warehouse.store import Warehouse
 
     rng = random.Random(7)

@@ -41,7 +41,7 @@ def run(feeds: int, items: int, hosts: int, per_host: int) -> None:
                 tmp_path / "bench.toml", site, server.port, db, per_host=per_host, page_batch=pages
             )
             first, second = prefect_startup()
-            from flows.runner import run_ingest
+            from flows.ingest.oneshot import run_ingest
             from flows.settings import load_settings
 
             settings = load_settings(cfg)

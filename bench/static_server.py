@@ -1,7 +1,7 @@
 """A light static HTTP server for the benchmark site, which shares the cores with what is measured.
 
 Files are read and response heads built at start, before "ready" (out of any measured window), so a
-request costs a dict lookup and one write; `flows.replay.ReplayServer`, which the demo and tests use,
+request costs a dict lookup and one write; `flows.demo.replay.ReplayServer`, which the demo and tests use,
 took ~12 times more CPU per page fetched once. `{{BASE}}` in text files becomes the base URL of the
 address the request came to. GET and HEAD, HTTP/1.1 keep-alive, conditional GETs; one asyncio loop
 for all addresses, in a child process: `python -m bench.site serve ROOT PORT HOST...` (SiteServer).
@@ -19,7 +19,7 @@ from email.utils import formatdate, parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from flows.replay import CONTENT_TYPES, TEXT_SUFFIXES
+from flows.demo.replay import CONTENT_TYPES, TEXT_SUFFIXES
 
 MAX_HEAD = 64 * 1024  # a request head larger than this is not from a client of ours
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 14\r\n"

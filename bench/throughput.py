@@ -213,7 +213,7 @@ def machine_cpu_seconds() -> float:
 
 def prefect_startup() -> tuple[float, float]:
     """(first trivial flow run, second trivial flow run) in seconds: start-up, then per-run overhead."""
-    from flows.runner import one_shot_settings, prefect_defaults
+    from flows.ingest.oneshot import one_shot_settings, prefect_defaults
 
     prefect_defaults()
     from prefect import flow, task
@@ -248,7 +248,7 @@ def extraction_ceiling(site: Site, sample: int) -> tuple[int, float]:
 def _extraction_of(paths: list[Path]):
     """(a function extracting a list of page bodies, the bodies), imports done and caches warm."""
     from extractors.extract import extract_page
-    from flows.replay import CONTENT_TYPES
+    from flows.demo.replay import CONTENT_TYPES
 
     content_type = CONTENT_TYPES[".html"]
     bodies = [p.read_bytes() for p in paths]
@@ -313,7 +313,7 @@ def fingerprint_cost(site: Site, sample: int) -> float:
     run's timings cannot show it apart) over the texts of the first `sample` pages, in this process."""
     from extractors.extract import extract_page
     from extractors.fingerprint import fingerprint
-    from flows.replay import CONTENT_TYPES
+    from flows.demo.replay import CONTENT_TYPES
 
     texts = []
     for p in site.pages[:sample]:
@@ -427,7 +427,7 @@ def run(
                 extract_workers=extract_workers,
             )
             first, second = prefect_startup()
-            from flows.runner import run_ingest
+            from flows.ingest.oneshot import run_ingest
             from flows.settings import load_settings
 
             settings = load_settings(cfg)

@@ -51,7 +51,6 @@ from extractors.errors import (
 )
 from extractors.feeds import parse_feed
 from extractors.records import FeedPoll, Page, terminal_safe
-from extractors.scheduling import yield_on_wakeup
 from extractors.urls import ascii_url, host_of
 
 TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -793,7 +792,6 @@ def fetch_pages(
                 cond.notify_all()  # threads waiting for a slot can stop
 
     def fetch_loop() -> None:
-        yield_on_wakeup()
         try:
             while (job := take()) is not None:
                 index, host = job

@@ -30,7 +30,6 @@ from typing import Any
 
 from extractors.extract import extract_page_or_raise
 from extractors.records import Extracted
-from extractors.scheduling import yield_on_wakeup
 
 ExtractFn = Callable[..., Extracted | None]
 Result = Extracted | str
@@ -80,7 +79,6 @@ def _worker_main(conn: Connection, extract_fn: ExtractFn) -> None:
     jobs: queue.SimpleQueue = queue.SimpleQueue()
 
     def receive() -> None:
-        yield_on_wakeup()  # pages arrive while this worker extracts: no need to cut in
         while True:
             try:
                 job = conn.recv()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-DEMO_SITE = ROOT / "flows" / "demo_site"
+DEMO_SITE = ROOT / "flows" / "demo" / "site"
 
 # Quiet, isolated Prefect for every test process (set before anything imports prefect).
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
@@ -22,12 +23,34 @@ def pytest_configure(config):
 
 
 @pytest.fixture(scope="session")
-def prefect_harness():
-    """One temporary Prefect API for the whole session (~20 s to start, once)."""
-    from prefect.testing.utilities import prefect_test_harness
+def prefect_server(tmp_path_factory):
+    """One real Prefect server (`prefect server start`, scheduler included) for the whole session,
+    started the way `newswatch serve` starts its own (~12-15 s, once). Flows run in the test process
+    (`prefect_harness`), `newswatch` subprocesses (`tests.e2e.user_env(..., api_url=...)`) and
+    `serve` sessions all use it, instead of each starting a server of their own."""
+    from flows.serve.prefect_server import LocalPrefectServer
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    server = LocalPrefectServer(_free_port(), tmp_path_factory.mktemp("prefect-home"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(prefect_server):
+    """Flows called in the test process talk to the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.api_url}):
+        yield prefect_server.api_url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -40,7 +63,7 @@ def shared_dir() -> Path:
 @pytest.fixture
 def demo_site():
     """The bundled replay site served on 127.0.0.1 for one test."""
-    from flows.replay import ReplayServer
+    from flows.demo.replay import ReplayServer
 
     with ReplayServer(DEMO_SITE) as site:
         yield site

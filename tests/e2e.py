@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from flows.demo import render_config
+from flows.demo.command import render_config
 
 NEWSWATCH = Path(sys.executable).parent / "newswatch"  # the command a user runs, of this environment
 
@@ -23,14 +23,18 @@ def demo_config(tmp_path: Path, site, smtp_port: int = 1) -> Path:
 
 def ingest(config: Path, db: Path | None = None, force: bool = False):
     """One real run of the `ingest` flow (the caller provides the Prefect harness)."""
-    from flows.runner import run_ingest
+    from flows.ingest.oneshot import run_ingest
     from flows.settings import load_settings
 
     return run_ingest(load_settings(config), config, db, force=force)
 
 
-def user_env(prefect_home: Path, **extra: str) -> dict[str, str]:
-    """The environment a user runs newswatch in: Prefect's ephemeral mode in a private home, none of
-    the test session's Prefect settings."""
+def user_env(prefect_home: Path, api_url: str | None = None, **extra: str) -> dict[str, str]:
+    """The environment a user runs newswatch in, in a private Prefect home, none of the test
+    session's Prefect settings: with `api_url`, pointed at that Prefect server (as a user with
+    PREFECT_API_URL set); without, newswatch starts a Prefect server of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    return {**env, "PREFECT_HOME": str(prefect_home), **extra}
+    env["PREFECT_HOME"] = str(prefect_home)
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return {**env, **extra}

@@ -69,4 +69,4 @@ def make_self_signed_cert(directory: Path, host: str = "127.0.0.1") -> CertFiles
     return files
 
 
-from flows.sinks import CertFiles, ReceivedMail, SlackSink, SmtpSink  # noqa: E402,F401  (re-exported for the tests)
+from flows.demo.sinks import CertFiles, ReceivedMail, SlackSink, SmtpSink  # noqa: E402,F401  (re-exported for the tests)

@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import main
-from flows.sinks import SlackSink, SmtpSink
+from flows.cli.main import main
+from flows.demo.sinks import SlackSink, SmtpSink
 from tests.e2e import ingest
 from tests.helpers_http import LocalServer, Reply
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import build_parser, main
+from flows.cli.main import build_parser, main
 from tests.conftest import ROOT
 from tests.e2e import NEWSWATCH, user_env
 from tests.warehouse_factory import build_sample_warehouse
@@ -215,7 +215,7 @@ def test_run_while_another_run_writes_is_skipped_with_exit_1(tmp_path, capsys):
 
 IMPORT_PROBE = """
 import sys
-from flows.cli import main
+from flows.cli.main import main
 try:
     code = main(sys.argv[1:])
 except SystemExit as e:
@@ -245,7 +245,7 @@ def test_read_commands_do_not_import_prefect(warehouse, tmp_path, argv):
 
 
 @pytest.mark.slow
-def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path):
+def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path, prefect_harness):
     ports = []
     for _ in range(2):  # bound but not listening: refused, and no one else can take the port
         s = socket.socket()
@@ -260,7 +260,7 @@ def test_run_with_only_unreachable_feeds_exits_1_without_traceback(tmp_path):
         ),
         encoding="utf-8",
     )
-    env = user_env(tmp_path / "prefect-home")
+    env = user_env(tmp_path / "prefect-home", api_url=prefect_harness)
     try:
         done = run_cli("run", cwd=tmp_path, env=env, timeout=180)
     finally:

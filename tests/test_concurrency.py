@@ -17,10 +17,10 @@ DEAD_HOOK = "http://127.0.0.1:9/hook"  # nothing listens on the discard port
 
 HOLD_SESSION = textwrap.dedent(
     """
-    import sys, time, duckdb
+    import sys, duckdb
     con = duckdb.connect(sys.argv[1], read_only=True)
     print(con.execute("SELECT count(*) FROM runs").fetchone()[0], flush=True)
-    time.sleep(float(sys.argv[2]))
+    sys.stdin.readline()  # until the test says the ingest has published a new snapshot
     # the old snapshot is still readable after the writer published a new one
     print(con.execute("SELECT count(*) FROM runs").fetchone()[0], flush=True)
     """
@@ -28,12 +28,13 @@ HOLD_SESSION = textwrap.dedent(
 
 QUERY_LOOP = textwrap.dedent(
     """
-    import sys, time
+    import sys, threading
     from warehouse.readonly import query
     ok = failed = 0
     errors = []
-    end = time.monotonic() + float(sys.argv[2])
-    while time.monotonic() < end:
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    while not done.is_set():  # until the test closes stdin
         try:
             query(sys.argv[1], "SELECT count(*), max(run_id) FROM runs")
             query(sys.argv[1], "SELECT feed, count(*) FROM articles GROUP BY feed")
@@ -52,7 +53,10 @@ def test_ingest_completes_while_a_session_holds_the_file(tmp_path, demo_site, pr
     db = tmp_path / "newswatch.duckdb"
     ingest(cfg)
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_SESSION, str(db), "8"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_SESSION, str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "1"  # the analyst's session is open on the file
@@ -61,7 +65,7 @@ def test_ingest_completes_while_a_session_holds_the_file(tmp_path, demo_site, pr
         assert holder.poll() is None, "the session should still be open while the ingest completed"
         with duckdb.connect(str(db), read_only=True) as con:  # a new session sees the new run
             assert con.execute("SELECT count(*) FROM runs").fetchone()[0] == 2
-        out, _ = holder.communicate(timeout=30)
+        out, _ = holder.communicate("go\n", timeout=30)
         assert out.strip() == "1"  # the old session kept its consistent snapshot
     finally:
         holder.kill()
@@ -73,12 +77,12 @@ def test_queries_in_a_loop_during_an_ingest_never_fail(tmp_path, demo_site, pref
     db = tmp_path / "newswatch.duckdb"
     ingest(cfg)  # so the published file exists before the loop starts
     loop = subprocess.Popen(
-        [sys.executable, "-c", QUERY_LOOP, str(db), "6"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", QUERY_LOOP, str(db)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
     time.sleep(0.5)
     for _ in range(2):
         assert ingest(cfg, force=True).status == "completed"
-    out, _ = loop.communicate(timeout=60)
+    out, _ = loop.communicate("", timeout=60)
     ok, failed, errors = out.split(" ", 2)
     assert int(failed) == 0, errors
     assert int(ok) > 10

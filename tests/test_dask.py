@@ -18,7 +18,7 @@ import pytest
 from distributed.diagnostics.plugin import SchedulerPlugin
 from distributed.utils import key_split
 
-from flows.sinks import SlackSink, SmtpSink
+from flows.demo.sinks import SlackSink, SmtpSink
 from tests.e2e import demo_config, ingest
 
 pytestmark = pytest.mark.slow

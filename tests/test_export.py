@@ -9,7 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 from tests.warehouse_factory import build_sample_warehouse
 from warehouse.export import EXPORTED
 

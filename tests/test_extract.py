@@ -211,22 +211,6 @@ def test_closing_the_pool_fails_pages_still_queued():
             future.result(timeout=10)
 
 
-def thread_policies(_key: str) -> list[int]:
-    """In a worker: the scheduling policy of each of its threads (field 41 of /proc/.../stat)."""
-    policies = []
-    for tid in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{tid}/stat") as stat:
-            policies.append(int(stat.read().rsplit(")", 1)[1].split()[38]))
-    return sorted(policies)
-
-
-@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
-def test_a_workers_page_receiving_thread_does_not_preempt_extraction():
-    with ExtractorPool(1) as pool:
-        policies = pool.submit(("policies", "who"), fn=thread_policies).result(timeout=30)
-    assert policies == sorted([os.SCHED_OTHER, os.SCHED_BATCH])  # the extracting thread, the receiver
-
-
 def test_submitting_to_a_closed_pool_fails_at_once():
     pool = ExtractorPool(1)
     assert isinstance(pool.extract([GOOD])["good"], Extracted)

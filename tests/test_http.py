@@ -447,17 +447,6 @@ def test_fetch_pages_keeps_order_and_turns_failures_into_pages():
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="SCHED_BATCH is Linux's")
-def test_pages_are_fetched_in_threads_whose_wakeups_do_not_preempt_extraction():
-    policies, caller = [], os.sched_getscheduler(0)
-    with LocalServer({"/a": Reply(200, b"<p>a</p>", {"Content-Type": "text/html"})}) as server:
-        with Fetcher(LOCAL) as fetcher:
-            fetch_pages(
-                [server.url("/a")] * 3, fetcher, lambda page: policies.append(os.sched_getscheduler(0))
-            )
-    assert policies == [os.SCHED_BATCH] * 3
-    assert os.sched_getscheduler(0) == caller  # the caller's own thread is left as it was
-
-
 def test_fetch_pages_limits_requests_per_host():
     lock = threading.Lock()
     state = {"now": 0, "max": 0}

@@ -1,5 +1,5 @@
 """The whole pipeline against the bundled replay site, twice, checked item by item against
-flows/demo_site/expected.json (the site's own statement of what must come out of it)."""
+flows/demo/site/expected.json (the site's own statement of what must come out of it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import duckdb
 import pytest
 
-from flows.sinks import SlackSink, SmtpSink
+from flows.demo.sinks import SlackSink, SmtpSink
 from tests.conftest import DEMO_SITE
 from tests.e2e import demo_config, ingest
 
@@ -19,7 +19,7 @@ EXPECTED = json.loads((DEMO_SITE / "expected.json").read_text(encoding="utf-8"))
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory, prefect_harness):
     """Run the pipeline twice on the demo site; keep what each run did and what the sinks received."""
-    from flows.replay import ReplayServer
+    from flows.demo.replay import ReplayServer
 
     tmp = tmp_path_factory.mktemp("e2e")
     with SmtpSink() as smtp, SlackSink() as slack, ReplayServer(DEMO_SITE) as site:

@@ -6,13 +6,12 @@ the next run would get 304 for the feed and never see the story again.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
-from tests.e2e import NEWSWATCH, ingest
+from tests.e2e import NEWSWATCH, ingest, user_env
 from tests.helpers_http import LocalServer, Reply, Request
 from tests.test_extract import ARTICLE_PAGE
 
@@ -55,7 +54,7 @@ url = "{server.url("/feed.xml")}"
 """,
             encoding="utf-8",
         )
-        env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+        env = user_env(tmp_path / "prefect-home", api_url=prefect_harness)
         first = subprocess.Popen(
             [sys.executable, "-c", WITH_DEFAULT_SIGINT, str(NEWSWATCH), "run", "--config", str(cfg)],
             env=env,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from extractors.fingerprint import fingerprint
 from extractors.records import Article
-from flows.pipeline import judge, seed_articles
+from flows.ingest.judge import judge
+from flows.ingest.seeds import seed_articles
 from warehouse.store import Warehouse
 
 
@@ -26,7 +27,7 @@ def test_copies_inside_one_batch_and_against_the_store(tmp_path):
         stored = article("https://a.example/original", SEED)
         verdicts, ids = judge([stored], wh)
         assert not verdicts[0].is_copy
-        from flows.pipeline import article_row, utcnow
+        from flows.ingest.rows import article_row, utcnow
 
         wh.insert_articles(
             [article_row(stored, ids[0], 1, utcnow())], [(k, ids[0]) for k in stored.fingerprint.band_keys]
@@ -51,7 +52,8 @@ def test_copies_inside_one_batch_and_against_the_store(tmp_path):
 def test_batches_written_as_judged_are_judged_once_and_their_copies_found(tmp_path):
     """The flow stores each batch once it is judged (RunRows.write after every batch): a later batch
     still finds copies of an earlier one, and no row is written twice."""
-    from flows.pipeline import Judge, RunCounts, RunRows, utcnow
+    from flows.ingest.judge import Judge
+    from flows.ingest.rows import RunCounts, RunRows, utcnow
 
     with Warehouse.open(tmp_path / "w.duckdb") as wh:
         judge_ = Judge(wh)

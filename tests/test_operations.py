@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import main
-from flows.sinks import SlackSink
+from flows.cli.main import main
+from flows.demo.sinks import SlackSink
 from tests.e2e import ingest
 from tests.helpers_http import LocalServer, Reply
 
@@ -309,8 +309,8 @@ def test_re_enabled_or_moved_feed_alerts_again_on_a_new_streak(tmp_path):
     """After `enable-feed` (or a new URL in the config) a feed starts afresh: its next failing streak
     raises an alert again, even though its previous streak already had one."""
     from extractors.records import FeedPoll
-    from flows.delivery import deliver_pending, raise_feed_alerts
-    from flows.pipeline import poll_rows
+    from flows.ingest.delivery import deliver_pending, raise_feed_alerts
+    from flows.ingest.feed_state import poll_rows
     from flows.settings import load_settings
     from warehouse.store import Warehouse
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from extractors.records import FeedEntry, FeedPoll
-from flows.pipeline import backoff_until, due_feeds, entry_key, is_outage, poll_rows
+from flows.ingest.feed_state import backoff_until, due_feeds, is_outage, poll_rows
+from flows.ingest.intake import entry_key
 from flows.settings import ConfigError, load_settings
 from warehouse.store import FeedState
 

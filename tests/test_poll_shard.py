@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from extractors.http import FetchSettings
-from flows import ingest
+from flows.ingest import tasks as ingest
 from tests.helpers_http import LocalServer, Reply
 from tests.test_feeds import ATOM, PARTLY_MALFORMED, RSS_20, RSS_1251
 
@@ -62,18 +60,3 @@ def test_a_feed_the_pool_cannot_parse_in_time_is_a_failed_poll_keeping_its_valid
     assert poll.outcome == "failed" and poll.status == 200
     assert poll.error == "feed not parsed: timeout after 1e-06s"
     assert poll.etag == '"old"'  # what was sent, so the next poll asks again
-
-
-def test_feeds_are_parsed_here_while_another_thread_is_starting_the_pool():
-    """The run starts the pool in a thread (~0.4 s); polls do not wait for it."""
-    with LocalServer(ROUTES) as server, ingest._POOL_LOCK:  # as while `start_pool_early` runs
-        # In a thread, so that a poll waiting for the lock fails the test instead of hanging it.
-        ex = ThreadPoolExecutor(1)
-        try:
-            polls = ex.submit(ingest.poll_shard.fn, _feeds(server), SETTINGS, workers=2).result(timeout=30)
-        finally:
-            ex.shutdown(wait=False)
-        assert ingest._POOL is None  # nothing was started or waited for
-    by_feed = {p.feed: p for p in polls}
-    assert by_feed["rss.xml"].outcome == "ok" and by_feed["rss.xml"].entries
-    assert by_feed["ru.xml"].entries and by_feed["atom.xml"].entries

@@ -36,14 +36,14 @@ def test_one_shot_run_records_every_task_run_in_prefect(tmp_path, demo_site):
         runs = db.execute("SELECT name, state_type FROM task_run").fetchall()
         states = db.execute("SELECT count(*) FROM task_run_state").fetchone()[0]
     names = sorted(name.rsplit("-", 1)[0] for name, _ in runs)
-    assert names.count("poll-feeds") == 4  # six demo feeds: a first shard of one, then two per shard
-    assert names.count("fetch-extract-pages") >= 4  # the demo's pages, two per batch (first and last: one)
+    assert names.count("poll-feeds") == 3  # six demo feeds, two per shard
+    assert names.count("fetch-extract-pages") >= 4  # the demo's pages, two per batch
     assert [state for _, state in runs] == ["COMPLETED"] * len(runs)
     assert states == 3 * len(runs)  # pending, running, completed
 
 
 BURST = """
-from flows.runner import one_shot_settings, prefect_defaults
+from flows.ingest.oneshot import one_shot_settings, prefect_defaults
 prefect_defaults()
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE

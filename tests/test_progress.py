@@ -2,7 +2,7 @@
 
 import io
 
-from flows.progress import Progress
+from flows.ingest.progress import Progress
 
 
 class Tty(io.StringIO):

@@ -13,9 +13,9 @@ import feedparser
 import httpx
 import pytest
 
-from flows.replay import ReplayServer
+from flows.demo.replay import ReplayServer
 
-DEMO_SITE = Path(__file__).resolve().parents[1] / "flows" / "demo_site"
+DEMO_SITE = Path(__file__).resolve().parents[1] / "flows" / "demo" / "site"
 FIXED_MTIME = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 CP1251_FEED = (

@@ -16,8 +16,8 @@ from pathlib import Path
 import lxml.html
 import pytest
 
-from flows.cli import main
-from flows.sinks import SmtpSink
+from flows.cli.main import main
+from flows.demo.sinks import SmtpSink
 from tests.warehouse_factory import copies_in, stories_in
 
 WEEK = timedelta(days=7)
@@ -418,7 +418,7 @@ def test_email_failure_is_reported_after_the_report_is_written(sample, tmp_path,
     ],
 )
 def test_parse_since(value, period):
-    from flows.report import parse_since
+    from flows.report.command import parse_since
 
     assert parse_since(value) == period
 
@@ -435,7 +435,7 @@ def test_parse_since(value, period):
     ],
 )
 def test_nice_ticks_cover_the_maximum_in_round_steps(top, ticks):
-    from flows.svg import nice_ticks
+    from flows.report.charts import nice_ticks
 
     assert nice_ticks(top) == ticks
 
@@ -443,7 +443,7 @@ def test_nice_ticks_cover_the_maximum_in_round_steps(top, ticks):
 def test_many_feeds_are_summed_into_one_other_series():
     from datetime import date
 
-    from flows.report import _series
+    from flows.report.html import _series
 
     days = [date(2026, 3, 1), date(2026, 3, 2)]
     rows = [{"day": days[i % 2], "feed": f"feed{i:02d}", "articles": 20 - i} for i in range(12)]

@@ -16,18 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.cli import UsageError
-from flows.serve import (
-    PORT_ENV,
-    LocalPrefectServer,
-    ScheduleSpec,
-    ServeError,
-    deployment_name,
-    local_port,
-    run_line,
-    schedule_of,
-    skip_line,
-)
+from flows.errors import UsageError
+from flows.serve.deployment import ScheduleSpec, deployment_name, schedule_of
+from flows.serve.output import run_line, skip_line
+from flows.serve.prefect_server import PORT_ENV, LocalPrefectServer, ServeError, local_port
 from flows.settings import Settings
 from tests.conftest import DEMO_SITE
 from tests.e2e import NEWSWATCH
@@ -92,7 +84,7 @@ def test_one_deployment_per_config_file(tmp_path):
 def test_the_deployment_entrypoint_names_the_flow():
     from prefect.flows import load_flow_from_entrypoint
 
-    flow = load_flow_from_entrypoint("flows.serve.scheduled_ingest", use_placeholder_flow=False)
+    flow = load_flow_from_entrypoint("flows.serve.deployment.scheduled_ingest", use_placeholder_flow=False)
     assert flow.name == "newswatch-scheduled-ingest"
 
 
@@ -100,7 +92,7 @@ def test_the_deployment_entrypoint_names_the_flow():
 
 
 @dataclass
-class _Result:  # the fields of flows.ingest.RunResult that run_line reads
+class _Result:  # the fields of flows.ingest.result.RunResult that run_line reads
     run_id: int
     status: str
     counts: dict
@@ -245,17 +237,23 @@ def _completed_runs(db: Path) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("stop_with", "exit_code"), [(signal.SIGINT, 130), (signal.SIGTERM, 0)], ids=["SIGINT", "SIGTERM"]
+    ("stop_with", "exit_code", "own_server"),
+    [(signal.SIGINT, 130, True), (signal.SIGTERM, 0, False)],
+    ids=["SIGINT-own-server", "SIGTERM-PREFECT_API_URL"],
 )
-def test_serve_runs_on_schedule_and_stops_cleanly(tmp_path, stop_with, exit_code):
-    from flows.replay import ReplayServer
+def test_serve_runs_on_schedule_and_stops_cleanly(tmp_path, stop_with, exit_code, own_server, request):
+    """With its own local server (started and stopped by serve) and with the server PREFECT_API_URL
+    names (the session's: serve starts none)."""
+    from flows.demo.replay import ReplayServer
 
-    port = _free_port()
+    port = _free_port() if own_server else None
+    api = None if own_server else request.getfixturevalue("prefect_server")
     db = tmp_path / "wh" / "newswatch.duckdb"
     with ReplayServer(DEMO_SITE) as site:
         cfg = _write_config(tmp_path, site.base_url)
         # The runner polls for due runs every 2 s instead of 10 s: the test waits less.
-        env = _env(tmp_path, **{PORT_ENV: str(port), "PREFECT_RUNNER_POLL_FREQUENCY": "2"})
+        where = {PORT_ENV: str(port)} if own_server else {"PREFECT_API_URL": api.api_url}
+        env = _env(tmp_path, **where, PREFECT_RUNNER_POLL_FREQUENCY="2")
         proc = subprocess.Popen(
             [str(NEWSWATCH), "serve", "--config", str(cfg)],
             env=env,
@@ -291,10 +289,11 @@ def test_serve_runs_on_schedule_and_stops_cleanly(tmp_path, stop_with, exit_code
         f"  config     {cfg}",
         f"  warehouse  {db}",
         "  schedule   every 6 s",
-        f"  ui         http://127.0.0.1:{port}/deployments/deployment/",
+        f"  ui         {api.url if api else f'http://127.0.0.1:{port}'}/deployments/deployment/",
         f"newswatch serve: {stop_with.name} received, stopping ...",
         "newswatch serve: stopped",
     ):
         assert expected in out, out
     assert " run 1 completed: " in out, out
-    assert not _port_open(port), "the local Prefect server outlived serve"
+    if own_server:
+        assert not _port_open(port), "the local Prefect server outlived serve"

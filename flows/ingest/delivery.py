@@ -12,7 +12,7 @@ from alerts.deliver import deliver
 from alerts.watchlist import WatchlistMatcher
 from extractors.records import Alert, AlertStory, Mention
 from flows.channels import build_channel
-from flows.pipeline import Matching, utcnow
+from flows.ingest.rows import Matching, utcnow
 from flows.settings import Settings
 from warehouse.store import Warehouse
 

@@ -1,6 +1,6 @@
 """`newswatch demo`: the whole pipeline offline, twice, against the bundled replay site.
 
-It serves flows/demo_site on 127.0.0.1, starts a local SMTP server and a local Slack endpoint,
+It serves flows/demo/site on 127.0.0.1, starts a local SMTP server and a local Slack endpoint,
 ingests twice (the second run must show 304s and nothing new), then prints what was stored,
 recognised as copies and skipped, what the alert channels received, and SQL to look further.
 """
@@ -11,11 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-from flows.replay import ReplayServer
-from flows.sinks import SlackSink, SmtpSink
+from flows.demo.replay import ReplayServer
+from flows.demo.sinks import SlackSink, SmtpSink
 
 HERE = Path(__file__).resolve().parent
-SITE = HERE / "demo_site"
+SITE = HERE / "site"
 DEMO_CONFIG = HERE / "demo.toml"
 DEFAULT_DB = Path("data/demo/newswatch.duckdb")
 
@@ -41,9 +41,9 @@ def _section(title: str) -> None:
 
 
 def run_demo(args) -> int:
-    from flows.runner import run_ingest
+    from flows.ingest.oneshot import run_ingest
+    from flows.ingest.summary import print_run
     from flows.settings import load_settings
-    from flows.summary import print_run
     from warehouse.readonly import format_rows, query
 
     db = Path(args.db) if args.db else DEFAULT_DB

@@ -63,18 +63,15 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     """Run the ingest flow once and return its RunResult."""
     prefect_defaults()
     ensure_not_busy(resolve_db_path(settings, db))
-    from flows.ingest import extract_workers, ingest, shutdown_workers, start_pool_early
+    from flows.ingest.flow import ingest
+    from flows.ingest.tasks import shutdown_workers
 
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
-    # The extraction processes start while Prefect creates the flow run.
-    starter = start_pool_early(extract_workers(settings, runner is not None), settings.extract.deadline_s)
     try:
         with one_shot_settings():
             return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
     finally:
-        if starter is not None:
-            starter.join()
         shutdown_workers()
 
 

@@ -1,110 +1,22 @@
-"""`newswatch report`: one self-contained HTML file (inline CSS and SVG, no script, no external
-resource) over a period, and optionally the same report as a digest email.
+"""The report as one self-contained HTML page: inline CSS and SVG charts, tables, no script.
 
 Everything read from the warehouse is hostile web text: it is escaped on the way out, and only
 http(s) URLs become links. A Content-Security-Policy forbids scripts and remote loads, in case
-something ever slips through. The SQL lives in `warehouse.report_queries`.
+something ever slips through.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import sys
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from alerts.email_channel import send_email
-from alerts.errors import DeliveryError
-from flows import svg
-from flows.channels import build_channel
+from flows.report import charts as svg
 from warehouse.report_queries import ReportData
 
-SINCE = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
-UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-MAX_PERIOD = timedelta(days=3660)
 _CONTROL = dict.fromkeys([*range(0, 32), 127], " ")
-
-
-# ---- the command --------------------------------------------------------------------------------
-
-
-def parse_since(value: str) -> timedelta:
-    """'7d', '24h', '4w', '90m' -> a timedelta; anything else raises UsageError naming the value."""
-    from flows.cli import UsageError
-
-    m = SINCE.match(value or "")
-    if not m:
-        raise UsageError(
-            f"--since {value!r}: expected a number and a unit m, h, d or w (e.g. 90m, 24h, 7d, 4w)"
-        )
-    period = timedelta(**{UNITS[m.group(2)]: int(m.group(1))})
-    if not timedelta(0) < period <= MAX_PERIOD:
-        raise UsageError(f"--since {value!r}: expected a period longer than zero and at most 10 years")
-    return period
-
-
-def write_report(args) -> int:
-    """Write the report to args.out (and email it with args.email); return the exit code."""
-    from flows.cli import EXIT_FAILED, EXIT_OK, UsageError
-    from flows.settings import ConfigError, EmailChannelConfig, load_settings, resolve_db_path
-    from warehouse.readonly import QueryRefused
-    from warehouse.report_queries import load_report
-
-    period = parse_since(args.since)
-    settings = None
-    if args.email or not args.db:  # --db alone needs no config file
-        try:
-            settings = load_settings(args.config, check_secrets=False)
-        except ConfigError as e:
-            raise UsageError(str(e)) from None
-    channel = None
-    if args.email:
-        channel = settings.channels.get(args.email)
-        if channel is None:
-            raise UsageError(
-                f"--email {args.email!r}: no such channel in {args.config}; known: {sorted(settings.channels)}"
-            )
-        if not isinstance(channel, EmailChannelConfig):
-            raise UsageError(f"--email {args.email!r}: channel is of type {channel.type!r}, not email")
-        for key, var in (("username_env", channel.username_env), ("password_env", channel.password_env)):
-            if var and not os.environ.get(var):
-                raise UsageError(
-                    f"--email {args.email!r}: channels.{args.email}.{key}: environment variable {var} is not set"
-                )
-    db = Path(args.db) if args.db else resolve_db_path(settings, None)
-
-    end = datetime.now(UTC)  # not truncated: a run that started this very second is in the period
-    start = end - period
-    try:
-        data = load_report(db, start, end)
-    except QueryRefused as e:
-        print(f"newswatch report: {e}", file=sys.stderr)
-        return EXIT_FAILED
-    page = render_html(data, start=start, end=end, since=args.since, db=db)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(out)  # a reader (or a mail job) never sees half a report
-    print(out)
-
-    if channel is not None:
-        message = build_digest(
-            data, page, start=start, end=end, since=args.since, sender=channel.sender, to=channel.recipients
-        )
-        try:
-            send_email(build_channel(args.email, channel), message)
-        except DeliveryError as e:  # its message never holds the password
-            print(f"newswatch report: email via channel {args.email!r} failed: {e}", file=sys.stderr)
-            return EXIT_FAILED
-        print(f"emailed to {', '.join(channel.recipients)} (channel {args.email})")
-    return EXIT_OK
 
 
 # ---- helpers for hostile text -------------------------------------------------------------------
@@ -443,69 +355,3 @@ shown beside each story); seed documents count only as originals of copies.</p>
 </body>
 </html>
 """
-
-
-# ---- the digest email ---------------------------------------------------------------------------
-
-
-def render_text(data: ReportData, *, start: datetime, end: datetime, since: str, limit: int = 15) -> str:
-    """The plain-text part: counts, the newest stories, the most republished, feeds needing attention."""
-    c = data.counts
-    lines = [
-        f"newswatch digest: {_when(start)} to {_when(end)} UTC (last {plain(since)})",
-        f"{c['stories']} new stories, {c['copies']} copies seen, {c['alerts']} alerts; "
-        f"{c['feeds']} feeds ({c['feeds_failing']} failing, {c['feeds_disabled']} disabled)",
-        "",
-    ]
-    if data.new_stories:
-        lines.append("New stories")
-        for r in data.new_stories[:limit]:
-            tags = ", ".join([*(r["actors"] or []), *(r["keywords"] or [])])
-            lines.append(f"- {_when(r['first_seen'], '%m-%d')}  [{plain(r['feed'])}] {plain(r['title'])}")
-            lines.append(f"  {plain(r['url'])}" + (f"  ({plain(tags)})" if tags else ""))
-        if len(data.new_stories) > limit:
-            lines.append(f"  ... and {c['stories'] - limit} more in the HTML report")
-        lines.append("")
-    if data.republished:
-        lines.append("Most republished")
-        for r in data.republished[:5]:
-            by = ", ".join(plain(f) for f in r["republished_by"] or [])
-            lines.append(
-                f"- {plain(r['title'])} [{plain(r['feed'])}]: {r['copies']} copies, also published by {by}"
-            )
-        lines.append("")
-    troubled = [r for r in data.feed_health if not r["enabled"] or r["error_streak"]]
-    if troubled:
-        lines.append("Feeds needing attention")
-        for r in troubled:
-            state = "disabled" if not r["enabled"] else f"{r['error_streak']} consecutive failures"
-            lines.append(f"- {plain(r['name'])}: {state}: {plain(r['disabled_reason'] or r['last_error'])}")
-        lines.append("")
-    lines.append("The full report, with charts and tables, is the HTML part of this message.")
-    return "\n".join(lines) + "\n"
-
-
-def build_digest(
-    data: ReportData,
-    page: str,
-    *,
-    start: datetime,
-    end: datetime,
-    since: str,
-    sender: str,
-    to: tuple[str, ...] | list[str],
-) -> EmailMessage:
-    c = data.counts
-    msg = EmailMessage()
-    # The subject holds only numbers and our own words: no warehouse text reaches a header.
-    msg["Subject"] = (
-        f"newswatch digest {_when(start, '%Y-%m-%d')} to {_when(end, '%Y-%m-%d')}: "
-        f"{c['stories']} new stories, {c['copies']} copies, {c['alerts']} alerts"
-    )
-    msg["From"] = sender
-    msg["To"] = ", ".join(to)
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1] or None)
-    msg.set_content(render_text(data, start=start, end=end, since=since))
-    msg.add_alternative(page, subtype="html")
-    return msg

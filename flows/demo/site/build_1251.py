@@ -1,6 +1,6 @@
 """Regenerate the windows-1251 outlet of the demo site (feed + two pages) from this UTF-8 source.
 
-Run from anywhere: `python flows/demo_site/build_1251.py`. Writes feeds/ru-1251.xml and
+Run from anywhere: `python flows/demo/site/build_1251.py`. Writes feeds/ru-1251.xml and
 articles/vestnik/2026/03/*.html as windows-1251 bytes (placeholders like {{BASE}} are ASCII and
 survive). The Vershbow page is an edited copy of seed 003, read from corpus/seed/.
 """
