@@ -23,5 +23,7 @@ def build_channel(name: str, cfg):
             timeout=cfg.timeout,
         )
     if isinstance(cfg, SlackChannelConfig):
-        return SlackChannel(name=name, webhook_url=os.environ.get(cfg.webhook_url_env, ""))
+        return SlackChannel(
+            name=name, webhook_url=os.environ.get(cfg.webhook_url_env, ""), timeout=cfg.timeout
+        )
     return ConsoleChannel(name=name)

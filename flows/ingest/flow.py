@@ -23,6 +23,7 @@ from extractors.topic import DEFAULT_TERMS, TopicFilter
 from flows.ingest.articles import build_article
 from flows.ingest.batches import BatchPlan, shards
 from flows.ingest.delivery import build_matching, deliver_pending, raise_feed_alerts
+from flows.ingest.feed_requests import FeedRequests
 from flows.ingest.feed_state import due_feeds, is_outage, poll_rows
 from flows.ingest.intake import Intake
 from flows.ingest.judge import Judge
@@ -73,9 +74,7 @@ def ingest(
         intake = Intake()
         poll_futures = [
             poll_shard.submit(shard, fs, workers, s.extract.deadline_s)
-            for shard in shards(
-                [(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch
-            )
+            for shard in shards(FeedRequests(s).poll_jobs(due), s.runner.poll_batch)
         ]
 
         def new_entries() -> Iterator[list[FeedEntry]]:
@@ -172,12 +171,14 @@ def fetch_extract_judge(
     batches = BatchPlan(entry_groups, s.runner.page_batch)
     by_url: dict[str, FeedEntry] = {}
     in_flight: deque = deque()
+    own_requests = FeedRequests(s)
 
     def submit_next() -> None:
         batch = batches.next()
         if batch:
             by_url.update((e.url, e) for e in batch)
-            in_flight.append(fetch_extract.submit([e.url for e in batch], fs, workers, s.extract.deadline_s))
+            urls, own = [e.url for e in batch], own_requests.for_pages(batch)
+            in_flight.append(fetch_extract.submit(urls, fs, workers, s.extract.deadline_s, own))
 
     for _ in range(FETCH_AHEAD):
         submit_next()
