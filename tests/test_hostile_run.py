@@ -90,7 +90,9 @@ cookies = {{ consent = "yes" }}
     assert f"wire: {moved} (update its url in the config)" in feeds.stdout
 
     with duckdb.connect(str(db), read_only=True) as con:
-        ledger = dict(con.execute("SELECT split_part(url, '/', -1), retry FROM entries WHERE feed = 'wire'").fetchall())
+        ledger = dict(
+            con.execute("SELECT split_part(url, '/', -1), retry FROM entries WHERE feed = 'wire'").fetchall()
+        )
         (moved_to,) = con.execute("SELECT moved_to FROM feeds WHERE name = 'wire'").fetchone()
     assert ledger == {"consent": False, "bomb": False, "busy": True}  # the bomb will not be fetched again
     assert moved_to == server.url("/feeds/wire-2026.xml")
