@@ -63,8 +63,11 @@ def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | Non
     """Run the ingest flow once and return its RunResult."""
     prefect_defaults()
     ensure_not_busy(resolve_db_path(settings, db))
+    from flows.ingest.expected_errors import quiet_expected_errors
     from flows.ingest.flow import ingest
     from flows.ingest.tasks import shutdown_workers
+
+    quiet_expected_errors()
 
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
