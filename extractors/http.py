@@ -302,7 +302,8 @@ class Fetcher:
         feed's own user agent, headers and cookies) apply to requests to the URL's host only,
         except the user agent, which goes wherever the URL redirects.
 
-        Raises TransientFetchError, FetchError, RefusedAddress or BodyTooLarge.
+        Raises TransientFetchError, or a PermanentError: FetchError (BadCertificate among them),
+        RefusedAddress, BodyTooLarge or EndlessBody.
         """
         headers = self._headers
         if etag or last_modified or overrides:
