@@ -94,6 +94,7 @@ class ExtractConfig(_Strict):
 class ScheduleConfig(_Strict):
     cron: str | None = None
     interval_minutes: float | None = Field(None, gt=0)
+    run_timeout_minutes: float = Field(30.0, gt=0)  # a run past it is stopped and recorded as timed_out
 
     @model_validator(mode="after")
     def _one(self):
@@ -113,6 +114,15 @@ class HealthConfig(_Strict):
     failure_alert_after: int = Field(3, ge=1)  # consecutive failed runs before one operational alert
     alert_channels: tuple[str, ...] = ()
     backoff_max_minutes: float = Field(24 * 60, gt=0)
+
+
+class ReportConfig(_Strict):
+    """A report that `serve` makes on its own schedule (a second deployment)."""
+
+    cron: str | None = None  # e.g. "0 7 * * MON" (UTC); none: serve schedules no report
+    since: str = "7d"
+    channel: str | None = None  # an email channel that receives it
+    out: Path = Path("data/report.html")
 
 
 def _printable(value: str, what: str) -> str:
@@ -215,7 +225,17 @@ class EmailChannelConfig(_Strict):
     recipients: tuple[str, ...] = Field(min_length=1)
     username_env: str | None = None
     password_env: str | None = None
+    # Or Prefect Secret blocks (`prefect block create secret`, the UI): read when an alert is sent.
+    username_block: str | None = None
+    password_block: str | None = None
     timeout: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        for what in ("username", "password"):
+            if getattr(self, f"{what}_env") and getattr(self, f"{what}_block"):
+                raise ValueError(f"set either {what}_env or {what}_block, not both")
+        return self
 
     @field_validator("sender", "recipients")
     @classmethod
@@ -228,8 +248,15 @@ class EmailChannelConfig(_Strict):
 
 class SlackChannelConfig(_Strict):
     type: Literal["slack"]
-    webhook_url_env: str
+    webhook_url_env: str | None = None
+    webhook_url_block: str | None = None  # a Prefect Secret block holding the webhook URL
     timeout: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if bool(self.webhook_url_env) == bool(self.webhook_url_block):
+            raise ValueError("set exactly one of webhook_url_env and webhook_url_block")
+        return self
 
 
 class ConsoleChannelConfig(_Strict):
@@ -249,6 +276,7 @@ class Settings(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     runner: RunnerConfig = RunnerConfig()
     health: HealthConfig = HealthConfig()
+    report: ReportConfig = ReportConfig()
     feeds: tuple[FeedConfig, ...] = ()
     watchlist: WatchlistConfig = WatchlistConfig()
     rules: tuple[RuleConfig, ...] = ()
@@ -281,7 +309,21 @@ class Settings(_Strict):
         for c in self.health.alert_channels:
             if c not in self.channels:
                 raise ValueError(f"health.alert_channels: unknown channel {c!r}")
+        if self.report.channel is not None and not isinstance(
+            self.channels.get(self.report.channel), EmailChannelConfig
+        ):
+            raise ValueError(f"report.channel: {self.report.channel!r} is not an email channel")
         return self
+
+    def secret_blocks(self) -> list[tuple[str, str]]:
+        """(key, Prefect Secret block name) for every secret the channels take from a block."""
+        out = []
+        for name, ch in self.channels.items():
+            for key in ("username_block", "password_block", "webhook_url_block"):
+                block = getattr(ch, key, None)
+                if block:
+                    out.append((f"channels.{name}.{key}", block))
+        return out
 
     def secret_variables(self) -> list[tuple[str, str, bool]]:
         """(key, environment variable, required) for every secret the channels name."""
@@ -292,7 +334,7 @@ class Settings(_Strict):
                     out.append((f"channels.{name}.username_env", ch.username_env, True))
                 if ch.password_env:
                     out.append((f"channels.{name}.password_env", ch.password_env, True))
-            elif isinstance(ch, SlackChannelConfig):
+            elif isinstance(ch, SlackChannelConfig) and ch.webhook_url_env:
                 out.append((f"channels.{name}.webhook_url_env", ch.webhook_url_env, True))
         return out
 

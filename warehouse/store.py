@@ -11,7 +11,6 @@ keep reading the snapshot they opened; new sessions see the new one. A lock file
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import re
 import shutil
@@ -24,7 +23,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from warehouse.errors import WarehouseBusy, WarehouseError
+from warehouse.errors import WarehouseError
+from warehouse.lock import WriterLock
 from warehouse.migrations import MIGRATIONS
 
 # An alert still undelivered after this many runs is marked failed (with its last error) and no
@@ -34,10 +34,6 @@ MAX_DELIVERY_ATTEMPTS = 10
 
 def writer_path(published: Path) -> Path:
     return published.with_name(published.name + ".writer")
-
-
-def lock_path(published: Path) -> Path:
-    return published.with_name(published.name + ".lock")
 
 
 def now_utc() -> datetime:
@@ -236,16 +232,15 @@ FEED_POLL_SCHEMA = pa.schema(
 class Warehouse:
     """The single writer of a newswatch warehouse. Use `Warehouse.open(path)` as a context manager."""
 
-    def __init__(self, published: Path, con: duckdb.DuckDBPyConnection, lock_fd: int | None):
+    def __init__(self, published: Path, con: duckdb.DuckDBPyConnection):
         self.published = published
         self.con = con
-        self._lock_fd = lock_fd
 
     # ---- opening, migrating, publishing -------------------------------------------------------
 
     @classmethod
     @contextmanager
-    def open(cls, published: Path | str, *, publish: bool = True, wait: bool = False):
+    def open(cls, published: Path | str, *, publish: bool = True):
         """Lock, open the private writer file (created from the published copy if needed), migrate.
 
         On a clean exit the writer file is published to `published`; on an error it is still
@@ -256,12 +251,8 @@ class Warehouse:
         """
         published = Path(published)
         published.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path(published), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(fd)
-            raise WarehouseBusy(f"{published}: another newswatch run is writing this warehouse") from None
+        lock = WriterLock(published)
+        lock.acquire()
         wh = None
         failure: BaseException | None = None
         try:
@@ -273,8 +264,9 @@ class Warehouse:
             except duckdb.Error as e:
                 raise WarehouseError(f"{wpath}: cannot open the warehouse: {_first_line(e)}") from None
             con.execute("SET TimeZone = 'UTC'")
-            wh = cls(published, con, fd)
+            wh = cls(published, con)
             wh.migrate()
+            wh.close_crashed_runs()
             yield wh
         except duckdb.Error as e:
             failure = e
@@ -298,8 +290,7 @@ class Warehouse:
                     finally:
                         wh.close()
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+                lock.release()
 
     def migrate(self) -> list[str]:
         return apply_migrations(self.con)
@@ -359,6 +350,14 @@ class Warehouse:
             f"UPDATE runs SET status = ?, finished_at = ?{', ' if sets else ''}{sets} WHERE run_id = ?",
             [status, now_utc(), *[counts[c] for c in cols], run_id],
         )
+
+    def close_crashed_runs(self) -> int:
+        """Runs still `running` belong to a process that died (whoever holds the lock is the only
+        writer, and it has not started a run yet): they are closed as `crashed`."""
+        return self.con.execute(
+            "UPDATE runs SET status = 'crashed', finished_at = ?, note = ? WHERE status = 'running'",
+            [now_utc(), "its process ended without closing the run (killed, or the host went down)"],
+        ).fetchall()[0][0]
 
     def previous_run_was_outage(self, run_id: int) -> bool:
         rows = self.con.execute(
