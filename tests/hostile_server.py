@@ -70,8 +70,12 @@ class Conn:
                 time.sleep(every)
 
     def hold(self, seconds: float) -> None:
-        """Send nothing for `seconds`, or until the client closes the connection."""
-        select.select([self.sock], [], [], seconds)
+        """Send nothing for `seconds`, or until the client closes the connection (what it sends
+        meanwhile, a POST's body, is read and dropped)."""
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            if select.select([self.sock], [], [], left)[0] and not self.sock.recv(65536):
+                return
 
 
 def head(status: int = 200, headers: dict[str, str] | None = None, *, length: int | None = None) -> bytes:
