@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+from extractors.records import terminal_safe  # noqa: F401  (defined once, beside the records: the warehouse's tables use it too)
+
 # Whitespace, C0/C1 controls (CR, LF, ESC, NEL U+0085...), and the Unicode line/paragraph
 # separators: any of them could end a header line or move a terminal's cursor.
 _BREAKING = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")

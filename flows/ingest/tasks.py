@@ -28,6 +28,7 @@ from extractors.http import (
 )
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import FeedPoll, Page
+from flows.ingest.progress import feed_polled, page_extracted, page_fetched
 from flows.runtime.stop import STOP
 from flows.settings import Settings
 
@@ -69,6 +70,7 @@ def poll_shard(
     def poll(feed: tuple) -> FeedPoll:
         overrides = feed[4] if len(feed) > 4 else None
         got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3], overrides=overrides)
+        feed_polled()  # for the progress line
         if not isinstance(got, FetchedFeed):
             return got
         if not workers:
@@ -180,14 +182,16 @@ def fetch_extract(
     settings of the feed a page came from, for the pages on that feed's site."""
     t = time.perf_counter()
     pending: dict[str, Future] = {}
-    on_page = None
+    on_page = page_fetched  # counts pages for the progress line
     if workers:
         pool = _pool(workers, deadline)
 
         def on_page(page: Page) -> None:
+            page_fetched()
             if page.body is not None:
                 job = (page.url, page.body, page.final_url or page.url, page.content_type)
                 pending[page.url] = pool.submit(job, fn=extract_with_fingerprint)
+                pending[page.url].add_done_callback(page_extracted)
 
     pages = fetch_pages(urls, _fetcher(settings), on_page, overrides)
     fetch_s = time.perf_counter() - t
