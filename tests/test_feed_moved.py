@@ -37,3 +37,29 @@ def test_a_moved_feed_is_recorded_until_the_config_follows(tmp_path):
         assert moved(wh) is None
     with duckdb.connect(str(tmp_path / "w.duckdb"), read_only=True) as con:
         assert con.execute("SELECT name, moved_to FROM feed_health").fetchall() == [("wire", None)]
+
+
+def test_the_run_summary_names_a_moved_feed_on_a_terminal_and_in_the_log_line():
+    from flows.ingest.summary import print_run, run_line
+    from tests.test_run_output import Tty, result
+
+    run = result(stories=0)
+    run.polls.append(
+        {
+            "feed": "wire",
+            "outcome": "ok",
+            "status": 200,
+            "error": None,
+            "moved_to": "https://wire.example/new.xml",
+        }
+    )
+    shown = Tty()
+    print_run(run, shown)
+    assert (
+        "moved   wire: moved to https://wire.example/new.xml (update its url in the config)"
+        in shown.getvalue()
+    )
+    assert (
+        "feeds 5 due, 5 polled, 0 unchanged, 0 failed, moved: wire to https://wire.example/new.xml;"
+        in run_line(run)
+    )

@@ -83,18 +83,19 @@ cookies = {{ consent = "yes" }}
         hits = [r.path for r in server.requests_seen()]
 
     assert first.returncode == 0, first.stdout + first.stderr
-    moved = f"moved to {server.url('/feeds/wire-2026.xml')}"
-    assert f"moved   wire: {moved}" in first.stdout
-    assert "Interceptor hits target behind a consent wall" in first.stdout  # stored: cookie sent
+    new_url = server.url("/feeds/wire-2026.xml")
+    assert f"moved: wire to {new_url}" in first.stdout  # off a terminal: the run's one line
     assert not any(c in first.stdout + first.stderr for c in "\x1b\x07")  # the title's escapes are gone
-    assert f"wire: {moved} (update its url in the config)" in feeds.stdout
+    assert f"wire: moved to {new_url} (update its url in the config)" in feeds.stdout
 
     with duckdb.connect(str(db), read_only=True) as con:
         ledger = dict(
             con.execute("SELECT split_part(url, '/', -1), retry FROM entries WHERE feed = 'wire'").fetchall()
         )
         (moved_to,) = con.execute("SELECT moved_to FROM feeds WHERE name = 'wire'").fetchone()
+        stored = con.execute("SELECT title FROM articles WHERE feed = 'wire'").fetchall()
     assert ledger == {"consent": False, "bomb": False, "busy": True}  # the bomb will not be fetched again
+    assert stored == [("Interceptor hits target behind a consent wall",)]  # the feed's cookie was sent
     assert moved_to == server.url("/feeds/wire-2026.xml")
 
     assert second.returncode == 0, second.stdout + second.stderr
