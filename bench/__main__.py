@@ -1,7 +1,8 @@
 """Run every benchmark in turn, each in its own process (its own Prefect start-up, memory and CPU).
 
 python -m bench [--quick] [NAME ...]     NAME: throughput quiet_rerun copy_scale
-                                               extraction_quality copy_quality hostile
+                                               extraction_quality copy_quality rule_matching
+                                               hostile
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ BENCHMARKS = {
     "copy_scale": True,
     "quiet_rerun": True,
     "throughput": True,
+    "rule_matching": True,
     "hostile": False,
 }
 
