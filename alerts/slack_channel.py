@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import urlsplit
 
 from alerts.config import SlackChannel
@@ -29,12 +30,13 @@ def send_slack(channel: SlackChannel, text: str, blocks: list[dict]) -> None:
 
     where = f"Slack webhook of channel {channel.name!r}"
     # No retries inside the client: a retried post whose first attempt did arrive would show twice;
-    # the outbox retries transient failures on a later run.
+    # the outbox retries transient failures on a later run. Its timeout is urllib's, per socket
+    # operation (a float is fine: int() made 0.5 s a non-blocking 0).
     client = WebhookClient(
-        channel.webhook_url, timeout=int(channel.timeout), logger=_SDK_LOGGER, retry_handlers=[]
+        channel.webhook_url, timeout=channel.timeout, logger=_SDK_LOGGER, retry_handlers=[]
     )
     try:
-        response = client.send(text=text, blocks=blocks)
+        response = _within(channel.timeout, lambda: client.send(text=text, blocks=blocks))
     except Exception as error:  # urllib and slack_sdk errors: network down, bad URL, timeout
         reason = redact(f"{type(error).__name__}: {error}", _secrets(channel.webhook_url))
         raise DeliveryError(f"{where}: {reason}", transient=isinstance(error, OSError)) from None
@@ -43,3 +45,26 @@ def send_slack(channel: SlackChannel, text: str, blocks: list[dict]) -> None:
     body = redact(" ".join(str(response.body).split())[:200], _secrets(channel.webhook_url))
     transient = response.status_code == 429 or response.status_code >= 500
     raise DeliveryError(f"{where}: HTTP {response.status_code}: {body!r}", transient=transient)
+
+
+def _within(seconds: float, post):
+    """post() if it finishes within `seconds`; else TimeoutError. urllib bounds each socket read,
+    so an endpoint answering a byte at a time would hold the run as long as it dripped; the post
+    runs in a daemon thread, which its own socket timeouts end soon after (nothing waits for it)."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, post()))
+        except BaseException as error:  # handed to the caller
+            outcome.append((False, error))
+
+    thread = threading.Thread(target=run, name="slack-post", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError(f"no complete answer within {seconds:g}s")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value

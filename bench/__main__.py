@@ -2,6 +2,7 @@
 
 python -m bench [--quick] [NAME ...]     NAME: throughput quiet_rerun copy_scale
                                                extraction_quality copy_quality rule_matching
+                                               hostile
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ BENCHMARKS = {
     "quiet_rerun": True,
     "throughput": True,
     "rule_matching": True,
+    "hostile": False,
 }
 
 

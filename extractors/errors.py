@@ -39,7 +39,15 @@ class RefusedAddress(PermanentError):
 
 
 class BodyTooLarge(PermanentError):
-    """The decoded body exceeds the configured cap."""
+    """The decoded body exceeds the configured cap (a decompression bomb included)."""
+
+
+class EndlessBody(PermanentError):
+    """A body without a declared length was still arriving when the request's time ran out."""
+
+
+class BadCertificate(FetchError):
+    """The server's TLS certificate did not verify (expired, self-signed, for another name)."""
 
 
 class FeedParseError(PermanentError):

@@ -8,6 +8,7 @@ edge; nothing downstream sees them. All records are frozen and slotted.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -48,6 +49,7 @@ class FeedPoll:
     transient: bool = False  # a failure that may pass by itself (timeout, 5xx, connection refused)
     retry_after: float | None = None  # seconds, from a Retry-After header
     elapsed_ms: float = 0.0
+    moved_to: str | None = None  # the feed answered with a permanent redirect (301, 308) to here
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,10 @@ class Page:
     content_type: str | None = None
     error: str | None = None  # why the fetch failed; None when it succeeded
     fetched_at: datetime | None = None
+    # The failure will recur, so fetching again is pointless: a refused address, a body over the
+    # size cap (decompression bombs included), an endless body, a certificate that does not
+    # verify, a 4xx answer. False when it succeeded or may pass (timeouts, 5xx, connection errors).
+    permanent: bool = False
 
     @property
     def fetched(self) -> bool:
@@ -238,3 +244,15 @@ class StoredStory:
     published_at: datetime | None
     first_seen: datetime
     run_id: int | None
+
+
+# Characters that make a terminal do something instead of showing text: C0 controls but tab and
+# newline (ESC starts escape sequences, BEL rings, CR and BS overwrite), DEL, C1 controls (0x9B
+# is an 8-bit CSI), and the bidi marks, embeddings, overrides and isolates that reorder a line.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """`text` from the web (titles, feed names, errors quoting a server) fit for a terminal: the
+    characters above removed, tabs and newlines kept. Every record's text printed passes here."""
+    return _TERMINAL_UNSAFE.sub("", text)

@@ -21,6 +21,22 @@ from alerts.query import QueryError
 
 DEFAULT_CONFIG = Path("newswatch.toml")
 FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# RFC 9110 token: what a header or cookie name may be.
+TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+# Headers a feed may not set: the transport's own framing and encoding, and the cookie header
+# (its `cookies` key is for that).
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "accept-encoding",
+        "cookie",
+        "te",
+        "upgrade",
+    }
+)
 
 
 class ConfigError(Exception):
@@ -46,6 +62,19 @@ class FetchConfig(_Strict):
     per_host: int = Field(2, ge=1, le=64)
     max_workers: int = Field(16, ge=1, le=512)
     user_agent: str = "newswatch/0.1 (+https://example.org/newswatch)"
+    # http://[user:password@]host:port for every fetch; unset: HTTPS_PROXY / HTTP_PROXY, if set.
+    # NO_PROXY applies to both.
+    proxy: str | None = None
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        from extractors.connections import parse_proxy
+
+        parse_proxy(v)  # ValueError with the reason (the URL's password never quoted)
+        return v.strip()
 
 
 class TopicConfig(_Strict):
@@ -102,10 +131,64 @@ class ReportConfig(_Strict):
     out: Path = Path("data/report.html")
 
 
+def _printable(value: str, what: str) -> str:
+    if not value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{what}: expected printable text without control characters, got {value!r}")
+    return value
+
+
 class FeedConfig(_Strict):
     name: str
     url: str
     enabled: bool = True
+    # Request settings of this feed's own (for a site that needs a consent cookie or another
+    # agent): sent to the feed URL's host only, never to a host it redirects to (but user_agent).
+    user_agent: str | None = None
+    headers: dict[str, str] = {}
+    cookies: dict[str, str] = {}
+
+    @field_validator("user_agent")
+    @classmethod
+    def _user_agent(cls, v: str | None) -> str | None:
+        return None if v is None else _printable(v.strip(), "user_agent")
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not TOKEN.match(name):
+                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
+            if name.lower() in RESERVED_HEADERS:
+                raise ValueError(
+                    f"header {name!r} cannot be set per feed"
+                    + (' (use cookies = { name = "value" })' if name.lower() == "cookie" else "")
+                )
+            _printable(value, f"header {name!r}")
+        return v
+
+    @field_validator("cookies")
+    @classmethod
+    def _cookies(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not TOKEN.match(name):
+                raise ValueError(f"cookie name {name!r} is not a valid cookie name")
+            if any(c in value for c in ';,"\\ ') or any(ord(c) < 0x21 or ord(c) > 0x7E for c in value):
+                raise ValueError(
+                    f"cookie {name!r}: a value holds no spaces, quotes, commas, semicolons or non-ASCII"
+                )
+        return v
+
+    def request_overrides(self):
+        """This feed's own request settings for the fetcher, or None when it has none."""
+        if self.user_agent is None and not self.headers and not self.cookies:
+            return None
+        from extractors.http import RequestOverrides
+
+        return RequestOverrides(
+            user_agent=self.user_agent,
+            headers=tuple(self.headers.items()),
+            cookies=tuple(self.cookies.items()),
+        )
 
     @field_validator("name")
     @classmethod

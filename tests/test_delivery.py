@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import socket
+import time
 from pathlib import Path
 
 import pytest
 
 from alerts.config import ConsoleChannel, EmailChannel, SlackChannel
+from alerts.console_channel import send_console
 from alerts.deliver import DeliveryResult, deliver
 from alerts.errors import DeliveryError
 from alerts.render import render_slack
@@ -147,6 +149,31 @@ def test_console() -> None:
     closed.close()
     result = deliver(ConsoleChannel("terminal", closed), ALERTS)
     assert not result.ok and "closed file" in result.error
+
+
+def test_console_channel_shows_no_escape_sequence() -> None:
+    """Whatever text the console channel is handed, no control or bidi character reaches the
+    terminal (rendering collapses them in titles already; the channel does not rely on that)."""
+    stream = io.StringIO()
+    send_console(
+        ConsoleChannel("terminal", stream), "Red \x1b[31malert\x1b[0m\x07\r\u202egnp.exe\u202c\x9b2J\n\tok"
+    )
+    assert stream.getvalue() == "Red [31malert[0mgnp.exe2J\n\tok\n"
+
+
+@pytest.mark.parametrize("server_does", ["no-answer", "drip-status-line"])
+def test_slack_timeout_bounds_the_whole_post(server_does: str) -> None:
+    """A webhook that never answers, or answers one byte every 0.5 s (urllib's timeout is per
+    socket read), fails once the channel's timeout has passed, as a transient failure."""
+    from tests.hostile_server import CASES, HostileServer
+
+    with HostileServer(CASES) as server:
+        channel = SlackChannel("defense-slack", server.url(f"/{server_does}"), timeout=1.5)
+        started = time.monotonic()
+        result = deliver(channel, ALERTS)
+        elapsed = time.monotonic() - started
+    assert not result.ok and result.transient and "1.5" in result.error
+    assert elapsed < 3.0  # the server holds on for 5 s (no answer) or 15 s (dripping)
 
 
 def test_nothing_to_deliver_sends_nothing() -> None:

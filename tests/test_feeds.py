@@ -263,6 +263,68 @@ def test_entity_bomb_stays_small(prefix):
     assert "AAAA" not in entry.content + entry.title
 
 
+def one_bad_item(item: str, *, loose: bool = False) -> bytes:
+    """A feed of a good item, then `item`, then another good item (`loose`: a stray entity makes
+    feedparser use its loose parser)."""
+    good = "<item><title>good {0}</title><link>https://example.com/{0}</link></item>"
+    return (
+        '<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<channel><title>t{'&undefined;' if loose else ''}</title>"
+        f"{good.format(1)}{item}{good.format(2)}</channel></rss>"
+    ).encode()
+
+
+@pytest.mark.parametrize("loose", [False, True], ids=["strict-parser", "loose-parser"])
+@pytest.mark.parametrize(
+    ("item", "title"),
+    [
+        ("<item><title>bad &#xD800; ref</title><link>https://example.com/b</link></item>", "bad \ufffd ref"),
+        (
+            "<item><title>bad &#x110000; ref</title><link>https://example.com/b</link></item>",
+            "bad \ufffd ref",
+        ),
+        (
+            "<item><title>bad &#55296;&#0; ref</title><link>https://example.com/b</link></item>",
+            "bad \ufffd\ufffd ref",
+        ),
+        (
+            f"<item><title>bad &#{'9' * 5000}; ref</title><link>https://example.com/b</link></item>",
+            "bad \ufffd ref",
+        ),
+        ("<item><title>bad &#xDC00 ref</title><link>https://example.com/b</link></item>", "bad \ufffd ref"),
+        (
+            "<item><title>fine &#x1F680;&#65;</title><link>https://example.com/b</link></item>",
+            "fine \U0001f680A",
+        ),
+    ],
+)
+def test_a_bad_character_reference_costs_one_character_not_the_feed(item, title, loose):
+    parsed = parse_feed(one_bad_item(item, loose=loose), "f")
+    assert [e.title for e in parsed.entries] == ["good 1", title, "good 2"]
+
+
+@pytest.mark.parametrize("loose", [False, True], ids=["strict-parser", "loose-parser"])
+@pytest.mark.parametrize("element", ["author", "dc:creator", "title", "category", "guid"])
+def test_an_oversized_field_is_cut_and_the_feed_keeps_its_items(element, loose):
+    """feedparser's author handling is quadratic (a 32 KB author held a worker for seconds): the
+    text it is given per field is bounded, so the item costs milliseconds and keeps its link."""
+    huge = "a" * 64_000
+    item = f"<item><title>big</title><link>https://example.com/b</link><{element}>{huge}</{element}></item>"
+    parsed = parse_feed(one_bad_item(item, loose=loose), "f")
+    assert [e.url for e in parsed.entries] == [f"https://example.com/{n}" for n in ("1", "b", "2")]
+    big = parsed.entries[1]
+    assert len(big.author or "") <= 256 and len(big.title) <= 1024
+
+
+def test_a_long_article_in_a_feed_is_kept_whole():
+    text = "word " * 50_000  # 250 KB: text elements keep up to a million characters
+    item = (
+        f"<item><title>long</title><link>https://example.com/b</link><description>{text}</description></item>"
+    )
+    parsed = parse_feed(one_bad_item(item), "f")
+    assert parsed.entries[1].content == text.strip()
+
+
 @pytest.mark.parametrize(
     ("markup", "text"),
     [

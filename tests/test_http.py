@@ -283,6 +283,22 @@ def test_private_addresses_refused(url):
         ("::ffff:10.0.0.1", False),
         ("::ffff:8.8.8.8", True),
         ("2002:7f00:1::", False),  # 6to4 wrapping 127.0.0.1
+        ("2002:808:808::", True),  # 6to4 wrapping 8.8.8.8
+        ("fec0::1", False),  # site-local (deprecated, still routed inside sites)
+        ("64:ff9b::7f00:1", False),  # NAT64 to 127.0.0.1
+        ("64:ff9b::808:808", True),  # NAT64 to 8.8.8.8
+        ("64:ff9b:1::a00:1", False),  # local-use NAT64
+        ("::ffff:0:7f00:1", False),  # IPv4-translated
+        ("::127.0.0.1", False),  # IPv4-compatible (deprecated)
+        ("2001:db8::1", False),  # documentation
+        ("3fff::1", False),  # documentation (RFC 9637)
+        ("5f00::1", False),  # SRv6 SIDs
+        ("100::1", False),  # discard-only
+        ("4000::1", False),  # outside 2000::/3: reserved
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", False),  # Teredo, client 192.0.2.45
+        ("198.18.0.1", False),  # benchmarking
+        ("192.0.0.8", False),  # IETF protocol assignments
+        ("203.0.113.7", False),  # documentation
         ("not an ip", False),
     ],
 )
@@ -354,6 +370,15 @@ def test_parse_retry_after(value, seconds):
 
 
 CYRILLIC = "Противоракетная оборона"
+CYRILLIC_PAGE = (
+    "Противоракетная оборона: испытание новой системы прошло успешно, сообщили в министерстве "
+    "обороны. Перехватчик поразил цель над морем на высоте около ста километров."
+)
+WESTERN_PAGE = "Défense antimissile : la réunion à Zürich porte sur la Größe du système, dit-on. It’s “new”."
+ENGLISH_PAGE = (
+    "The interceptor hit its target over the sea at an altitude of about one hundred kilometres. " * 20
+)
+MENU_RU = "Главная Новости Политика Оборона Экономика Контакты Русский"
 
 
 @pytest.mark.parametrize(
@@ -378,6 +403,18 @@ CYRILLIC = "Противоракетная оборона"
         ("\ufeff<p>Zürich</p>".encode(), "text/html; charset=windows-1252", "Zürich"),  # BOM wins
         ("<p>Zürich</p>".encode(), "text/html; charset=bogus", "Zürich"),  # unknown label
         (b"<p>\x81\x8d</p>", "text/html; charset=utf-8", "\ufffd\ufffd"),  # never fails
+        # One stray byte in a UTF-8 page costs one character, not the page (declared or not).
+        (f"<p>{CYRILLIC}</p><p>{CYRILLIC}</p>".encode().replace(b"</p><p>", b"</p>\xff<p>"), None, CYRILLIC),
+        (
+            f"<p>{CYRILLIC} \u2014 {CYRILLIC}</p>".encode().replace("\u2014".encode(), b"\xe2\x80"),
+            "text/html; charset=utf-8",
+            f"{CYRILLIC} \ufffd {CYRILLIC}",
+        ),
+        # Undeclared single-byte pages: the encoding their words read best in.
+        (f"<html><body><p>{CYRILLIC_PAGE}</p></body></html>".encode("cp1251"), None, CYRILLIC_PAGE),
+        (f"<html><body><p>{CYRILLIC_PAGE}</p></body></html>".encode("koi8-r"), "text/html", CYRILLIC_PAGE),
+        (f"<p>{WESTERN_PAGE}</p>".encode("cp1252"), None, WESTERN_PAGE),
+        (f"<p>{ENGLISH_PAGE}</p><ul><li>{MENU_RU}</li></ul>".encode("cp1251"), None, MENU_RU),
     ],
 )
 def test_decode_html(body, content_type, expected):

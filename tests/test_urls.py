@@ -34,6 +34,14 @@ CASES = [
     ("https://example.com/a b", None, "https://example.com/a%20b"),
     ("https://example.com./a", None, "https://example.com/a"),
     ("http://bücher.example/straße", None, "http://xn--bcher-kva.example/stra%C3%9Fe"),
+    # IDNA2008 (UTS 46): ß and ς are letters of their own, not "ss" and "σ" as in IDNA2003
+    ("http://faß.de/", None, "http://xn--fa-hia.de/"),
+    ("http://FAß.DE./x", None, "http://xn--fa-hia.de/x"),
+    ("http://βόλος.gr/", None, "http://xn--nxasmm1c.gr/"),
+    # ASCII hosts are kept as they were (keys already stored stay the same), punycode included
+    ("http://xn--fa-hia.de/", None, "http://xn--fa-hia.de/"),
+    ("http://fass.de/", None, "http://fass.de/"),
+    ("http://i❤.ws/", None, "http://xn--i-7iq.ws/"),  # IDNA2008 refuses symbols: IDNA2003 as before
     ("http://[2001:DB8::1]:8080/x", None, "http://[2001:db8::1]:8080/x"),
     ("http://192.0.2.1/", None, "http://192.0.2.1/"),
     # relative links resolved against the base

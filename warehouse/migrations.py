@@ -250,4 +250,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "005_feed_moved_to",
+        """
+        -- Where a feed's URL now permanently redirects (301/308): the operator updates the config.
+        ALTER TABLE feeds ADD COLUMN moved_to VARCHAR;
+
+        CREATE OR REPLACE VIEW feed_health AS
+        SELECT f.name, f.url, f.enabled, f.disabled_reason, f.last_status, f.last_outcome,
+               f.last_polled_at, f.last_success_at, f.error_streak, f.last_error, f.next_poll_at,
+               coalesce(e.items_7d, 0) / 7.0 AS items_per_day, f.moved_to
+        FROM feeds f LEFT JOIN (
+            SELECT feed, count(*) AS items_7d FROM entries
+            WHERE first_seen >= now() - INTERVAL 7 DAY GROUP BY feed
+        ) e ON e.feed = f.name;
+        """,
+    ),
 ]

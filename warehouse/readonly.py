@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from extractors.records import terminal_safe
+
 READ_ONLY_TYPES = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
 
 
@@ -80,7 +82,7 @@ def _cell(v, width: int = 60) -> str:
         return ""
     if isinstance(v, datetime):
         v = v.strftime("%Y-%m-%d %H:%M")
-    s = " ".join(str(v).split())
+    s = " ".join(terminal_safe(str(v)).split())  # a table is for a terminal: no escapes from the web
     return s if len(s) <= width else s[: width - 1] + "…"
 
 

@@ -10,7 +10,9 @@ keep reading the snapshot they opened; new sessions see the new one. A lock file
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from contextlib import contextmanager
@@ -38,6 +40,55 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+_UNCHANGED = "the published warehouse is unchanged (the next run starts from what was committed)"
+# What a storage failure says, as the operating system words it (DuckDB quotes strerror): these
+# need the operator (free space, a quota, a disk), not a developer.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EIO)
+_STORAGE_MESSAGES = tuple(os.strerror(n) for n in _STORAGE_ERRNOS)
+
+
+def storage_failure(error: BaseException) -> str | None:
+    """One line naming a storage failure (\"No space left on device\" and the file), or None when
+    `error` is something else."""
+    text = str(error)
+    for message in _STORAGE_MESSAGES:
+        if message in text:
+            match = re.search(r'(?:write|open|create|read|sync)[^"]*"([^"]+)"', text)
+            where = f" writing {match.group(1)}" if match else ""
+            return f"{message.lower()}{where}"
+    if isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS:
+        return f"{os.strerror(error.errno).lower()} writing {error.filename}"
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _close_quietly(con: duckdb.DuckDBPyConnection) -> None:
+    try:
+        con.close()
+    except duckdb.Error:
+        pass  # a connection whose database failed (a FATAL error) may refuse to close cleanly
+
+
+def _copy_atomically(source: Path, target: Path, what: str) -> None:
+    """Copy `source` to `target` through a temporary file beside it, renamed when whole and synced,
+    so `target` is the old file or the new one, never a part; the temporary file never outlives
+    a failure."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        reason = storage_failure(e) or f"{e.strerror or e}"
+        raise WarehouseError(f"{target}: {what}: {reason}; {_UNCHANGED}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class FeedState:
     name: str
@@ -49,6 +100,7 @@ class FeedState:
     next_poll_at: datetime | None
     alerted_streak: int
     last_error: str | None = None
+    moved_to: str | None = None  # where the feed's URL permanently redirects, when it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +240,7 @@ FEED_POLL_SCHEMA = pa.schema(
         ("next_poll_at", pa.timestamp("us", tz="UTC")),
         ("disable", pa.bool_()),
         ("polled_at", pa.timestamp("us", tz="UTC")),
+        ("moved_to", pa.string()),  # FeedPoll.moved_to (absent: not moved)
     ]
 )
 
@@ -207,32 +260,49 @@ class Warehouse:
         """Lock, open the private writer file (created from the published copy if needed), migrate.
 
         On a clean exit the writer file is published to `published`; on an error it is still
-        published when `publish` so that what was committed becomes visible.
+        published when `publish` so that what was committed becomes visible. A storage failure
+        (disk full, quota, read-only or failing disk), in the run or in publishing, ends in one
+        WarehouseError naming it; the published copy is then the previous run's, whole, and the
+        next run starts from what the writer file committed.
         """
         published = Path(published)
         published.parent.mkdir(parents=True, exist_ok=True)
         lock = WriterLock(published)
         lock.acquire()
         wh = None
+        failure: BaseException | None = None
         try:
             wpath = writer_path(published)
             if not wpath.exists() and published.exists():
-                shutil.copyfile(published, wpath)  # adopt an existing warehouse
+                _copy_atomically(published, wpath, "cannot adopt the warehouse")
             try:
                 con = duckdb.connect(str(wpath))
             except duckdb.Error as e:
-                raise WarehouseError(f"{wpath}: cannot open the warehouse: {e}") from None
+                raise WarehouseError(f"{wpath}: cannot open the warehouse: {_first_line(e)}") from None
             con.execute("SET TimeZone = 'UTC'")
             wh = cls(published, con)
             wh.migrate()
             wh.close_crashed_runs()
             yield wh
+        except duckdb.Error as e:
+            failure = e
+            if storage_failure(e) is None:
+                raise  # a bug: its traceback is what a developer needs
+            raise WarehouseError(f"{published}: {storage_failure(e)}; {_UNCHANGED}") from None
+        except BaseException as e:
+            failure = e
+            raise
         finally:
             try:
                 if wh is not None:
                     try:
                         if publish:
                             wh.publish()
+                    except WarehouseError:
+                        if failure is None:
+                            raise
+                        # The run failed first (for the same reason, as a rule: the disk is full);
+                        # its error is the one to report, not the publishing that could not follow.
                     finally:
                         wh.close()
             finally:
@@ -242,21 +312,25 @@ class Warehouse:
         return apply_migrations(self.con)
 
     def publish(self) -> None:
-        """Copy the writer file to the configured path atomically (readers never see a partial file)."""
+        """Copy the writer file to the configured path atomically (readers never see a partial file).
+        Raises WarehouseError when it cannot: the published copy is then unchanged, and no
+        temporary copy is left beside it."""
         if self.con is None:
             return
-        self.con.execute("CHECKPOINT")
-        self.con.close()
-        self.con = None
-        tmp = self.published.with_name(f".{self.published.name}.{os.getpid()}.tmp")
-        shutil.copyfile(writer_path(self.published), tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.published)
+        con, self.con = self.con, None
+        try:
+            con.execute("CHECKPOINT")
+        except duckdb.Error as e:
+            raise WarehouseError(
+                f"{self.published}: cannot publish: {storage_failure(e) or _first_line(e)}; {_UNCHANGED}"
+            ) from None
+        finally:
+            _close_quietly(con)
+        _copy_atomically(writer_path(self.published), self.published, "cannot publish")
 
     def close(self) -> None:
         if self.con is not None:
-            self.con.close()
+            _close_quietly(self.con)
             self.con = None
 
     @contextmanager
@@ -265,7 +339,10 @@ class Warehouse:
         try:
             yield self.con
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # the database failed (disk full): the error raised below is the cause
             raise
         self.con.execute("COMMIT")
 
@@ -336,6 +413,7 @@ class Warehouse:
                 next_poll_at = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.next_poll_at END,
                 etag = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.etag END,
                 last_modified = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.last_modified END,
+                moved_to = CASE WHEN excluded.url <> feeds.url THEN NULL ELSE feeds.moved_to END,
                 url = excluded.url
             """
         )
@@ -353,7 +431,7 @@ class Warehouse:
     def feed_states(self) -> dict[str, FeedState]:
         rows = self.con.execute(
             "SELECT name, url, enabled, etag, last_modified, error_streak, next_poll_at, alerted_streak, "
-            "last_error FROM feeds"
+            "last_error, moved_to FROM feeds"
         ).fetchall()
         return {r[0]: FeedState(*r) for r in rows}
 
@@ -379,7 +457,10 @@ class Warehouse:
                 items_seen = feeds.items_seen + p.items,
                 next_poll_at = p.next_poll_at,
                 enabled = CASE WHEN p.disable THEN FALSE ELSE feeds.enabled END,
-                disabled_reason = CASE WHEN p.disable THEN p.error ELSE feeds.disabled_reason END
+                disabled_reason = CASE WHEN p.disable THEN p.error ELSE feeds.disabled_reason END,
+                -- kept until an answer without a permanent redirect (no answer tells nothing)
+                moved_to = CASE WHEN p.moved_to IS NOT NULL THEN p.moved_to
+                                WHEN p.status IS NULL THEN feeds.moved_to END
             FROM polls p WHERE feeds.name = p.name
             """
         )

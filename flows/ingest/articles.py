@@ -78,4 +78,6 @@ def _word_count(extracted: Extracted) -> int:
 
 
 def _transient(page: Page) -> bool:
-    return page.status is None or page.status in TRANSIENT_STATUSES
+    """A failure worth another fetch on a later run: not one the fetcher knows will recur (a
+    refused address, a body over the cap, a bomb, an endless body, a bad certificate)."""
+    return not page.permanent and (page.status is None or page.status in TRANSIENT_STATUSES)

@@ -60,6 +60,7 @@ def poll_rows(
                 else backoff_until(streak, now, p.retry_after, base_minutes, max_minutes),
                 "disable": gone,
                 "polled_at": now,
+                "moved_to": p.moved_to,
             }
         )
     return rows

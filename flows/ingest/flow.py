@@ -29,6 +29,7 @@ from flows.ingest.delivery import (
     rematch_archive,
     retro_summary,
 )
+from flows.ingest.feed_requests import FeedRequests
 from flows.ingest.feed_state import due_feeds, is_outage, poll_rows
 from flows.ingest.intake import Intake
 from flows.ingest.judge import Judge
@@ -117,7 +118,7 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
     intake = Intake()
     poll_futures = [
         poll_shard.submit(shard, fs, workers, s.extract.deadline_s)
-        for shard in shards([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
+        for shard in shards(FeedRequests(s).poll_jobs(due), s.runner.poll_batch)
     ]
 
     def new_entries() -> Iterator[list[FeedEntry]]:
@@ -246,12 +247,14 @@ def fetch_extract_judge(
     batches = BatchPlan(entry_groups, s.runner.page_batch)
     by_url: dict[str, FeedEntry] = {}
     in_flight: deque = deque()
+    own_requests = FeedRequests(s)
 
     def submit_next() -> None:
         batch = batches.next()
         if batch:
             by_url.update((e.url, e) for e in batch)
-            in_flight.append(fetch_extract.submit([e.url for e in batch], fs, workers, s.extract.deadline_s))
+            urls, own = [e.url for e in batch], own_requests.for_pages(batch)
+            in_flight.append(fetch_extract.submit(urls, fs, workers, s.extract.deadline_s, own))
 
     for _ in range(FETCH_AHEAD):
         submit_next()

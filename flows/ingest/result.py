@@ -30,6 +30,7 @@ def poll_summary(p: FeedPoll) -> dict:
         "status": p.status,
         "error": p.error,
         "entries": len(p.entries),
+        "moved_to": p.moved_to,
     }
 
 

@@ -48,6 +48,11 @@ def print_run(result, out=None, *, verbose: bool = False, duration: float | None
         w(f"    failed  {_web(p['feed'], 64)}: {status}: {_web(p['error'])}\n")
     if len(failed) > FAILED_SHOWN:
         w(f"    ... and {len(failed) - FAILED_SHOWN} more failed feeds (newswatch feeds)\n")
+    for p in result.polls:  # a feed answering with a permanent redirect: the config should follow
+        if p.get("moved_to"):
+            w(
+                f"    moved   {_web(p['feed'], 64)}: moved to {_web(p['moved_to'], 500)} (update its url in the config)\n"
+            )
     w(
         f"  entries  {c['entries_new']} new: {c['articles_stored']} stored, {c['copies']} copies, "
         f"{c['off_topic']} off-topic, {c['no_link']} without link, {c['fetch_failed']} fetch failed, "
@@ -76,10 +81,12 @@ def run_line(result, duration: float | None = None) -> str:
     )
     if len(failed) > FAILED_IN_LINE:
         named += f" and {len(failed) - FAILED_IN_LINE} more"
+    moved = [p for p in result.polls if p.get("moved_to")]
+    moves = ", ".join(f"{_web(p['feed'], 64)} to {_web(p['moved_to'], 300)}" for p in moved[:FAILED_IN_LINE])
     return (
         f"newswatch run {result.run_id}: {status}{took}; "
         f"feeds {c['feeds_due']} due, {c['feeds_polled']} polled, {c['feeds_unchanged']} unchanged, "
-        f"{c['feeds_failed']} failed{f' ({named})' if named else ''}; "
+        f"{c['feeds_failed']} failed{f' ({named})' if named else ''}{f', moved: {moves}' if moves else ''}; "
         f"entries {c['entries_new']} new, {c['articles_stored']} stored, {c['copies']} copies, "
         f"{c['off_topic']} off-topic, {c['fetch_failed']} fetch failed, {c['extract_empty']} empty, "
         f"{c['no_link']} without link; alerts {c['alerts_sent']} sent, {c['alerts_pending']} pending; "

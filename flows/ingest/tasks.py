@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
@@ -17,7 +17,15 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from extractors.extract import extract_with_fingerprint
-from extractors.http import FetchedFeed, Fetcher, FetchSettings, fetch_feed, fetch_pages, parse_fetched
+from extractors.http import (
+    FetchedFeed,
+    Fetcher,
+    FetchSettings,
+    RequestOverrides,
+    fetch_feed,
+    fetch_pages,
+    parse_fetched,
+)
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import FeedPoll, Page
 from flows.ingest.progress import feed_polled, page_extracted, page_fetched
@@ -38,6 +46,7 @@ def fetch_settings(s: Settings) -> FetchSettings:
         allow_private_hosts=f.allow_private_hosts,
         per_host=f.per_host,
         max_workers=f.max_workers,
+        proxy=f.proxy,
     )
 
 
@@ -45,21 +54,22 @@ def fetch_settings(s: Settings) -> FetchSettings:
 # that still fails is a failed poll, recorded with its reason, not an exception.
 @task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_shard(
-    feeds: Sequence[tuple[str, str, str | None, str | None]],
+    feeds: Sequence[tuple],
     settings: FetchSettings,
     workers: int = 0,
     deadline: float = 20.0,
 ) -> list[FeedPoll]:
-    """Poll a shard of feeds: conditional GETs concurrently (retries per request inside), each body
-    parsed as soon as it is in, on the extraction pool when there is one (workers > 0): parsing is
-    CPU work, which threads sharing the GIL would do one at a time, and the pool is idle while
-    feeds are polled."""
+    """Poll a shard of feeds, (name, url, etag, last_modified[, RequestOverrides]) each: conditional
+    GETs concurrently (retries per request inside), each body parsed as soon as it is in, on the
+    extraction pool when there is one (workers > 0): parsing is CPU work, which threads sharing
+    the GIL would do one at a time, and the pool is idle while feeds are polled."""
     from concurrent.futures import ThreadPoolExecutor
 
     fetcher = _fetcher(settings)
 
-    def poll(feed: tuple[str, str, str | None, str | None]) -> FeedPoll:
-        got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3])
+    def poll(feed: tuple) -> FeedPoll:
+        overrides = feed[4] if len(feed) > 4 else None
+        got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3], overrides=overrides)
         feed_polled()  # for the progress line
         if not isinstance(got, FetchedFeed):
             return got
@@ -159,10 +169,17 @@ class PageBatch:
 
 
 @task(name="fetch-extract-pages", cache_policy=NO_CACHE)
-def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, deadline: float) -> PageBatch:
+def fetch_extract(
+    urls: Sequence[str],
+    settings: FetchSettings,
+    workers: int,
+    deadline: float,
+    overrides: Mapping[str, RequestOverrides] | None = None,
+) -> PageBatch:
     """Fetch a batch of pages and extract their text: each page handed to the shared process pool
     as soon as it is in, or extracted in this process after fetching when workers == 0 (Dask
-    workers). One task per batch: a task run costs Prefect time."""
+    workers). One task per batch: a task run costs Prefect time. `overrides`: the request
+    settings of the feed a page came from, for the pages on that feed's site."""
     t = time.perf_counter()
     pending: dict[str, Future] = {}
     on_page = page_fetched  # counts pages for the progress line
@@ -176,7 +193,7 @@ def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, de
                 pending[page.url] = pool.submit(job, fn=extract_with_fingerprint)
                 pending[page.url].add_done_callback(page_extracted)
 
-    pages = fetch_pages(urls, _fetcher(settings), on_page)
+    pages = fetch_pages(urls, _fetcher(settings), on_page, overrides)
     fetch_s = time.perf_counter() - t
     t = time.perf_counter()
     if workers:
