@@ -42,6 +42,7 @@ STAGES = (
     "ledger",
     "fetch_extract_judge",
     "write",
+    "revisions",
     "alerts",
     "publish",
     "artifacts",

@@ -530,6 +530,8 @@ def _fetch_page(url: str, fetcher: Fetcher) -> Page:
         body=result.body,
         content_type=result.content_type,
         fetched_at=datetime.now(UTC),
+        etag=result.etag,
+        last_modified=result.last_modified,
     )
 
 
@@ -705,6 +707,7 @@ def parse_fetched(fetched: FetchedFeed) -> FeedPoll:
         last_modified=result.last_modified,
         error=parsed.warning,
         elapsed_ms=fetched.fetch_ms + (time.monotonic() - started) * 1000.0,
+        paging=parsed.paging,
     )
 
 

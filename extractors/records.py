@@ -34,6 +34,19 @@ class FeedEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedPaging:
+    """Where a feed says its older entries are (RFC 5005), as absolute URLs; None when it does not."""
+
+    next: str | None = None  # a paged feed's next page (feeds list newest first: older entries)
+    prev_archive: str | None = None  # an archived feed's previous (older) archive document
+    wordpress: bool = False  # the generator is WordPress, whose feeds take ?paged=N
+
+    @property
+    def older(self) -> str | None:
+        return self.next or self.prev_archive
+
+
+@dataclass(frozen=True, slots=True)
 class FeedPoll:
     """The result of polling one feed once (one conditional GET, retries included)."""
 
@@ -48,6 +61,7 @@ class FeedPoll:
     transient: bool = False  # a failure that may pass by itself (timeout, 5xx, connection refused)
     retry_after: float | None = None  # seconds, from a Retry-After header
     elapsed_ms: float = 0.0
+    paging: FeedPaging | None = None  # links to older entries, when the feed gives them
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,8 @@ class Page:
     content_type: str | None = None
     error: str | None = None  # why the fetch failed; None when it succeeded
     fetched_at: datetime | None = None
+    etag: str | None = None  # the page's validators, for rechecking it with a conditional GET
+    last_modified: str | None = None
 
     @property
     def fetched(self) -> bool:
@@ -147,6 +163,8 @@ class Article:
     lang: str | None = None
     guid: str | None = None
     word_count: int | None = None  # len(text.split()) when already counted
+    etag: str | None = None  # the page's validators (text_source "page"), for rechecks
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

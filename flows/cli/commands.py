@@ -62,18 +62,12 @@ def cmd_sql(args) -> int:
 
 
 def cmd_feeds(args) -> int:
+    from warehouse.lookups import FEEDS_QUERY
     from warehouse.readonly import QueryRefused, format_rows, query
 
     db = _db_for_reading(args)
     try:
-        columns, rows = query(
-            db,
-            "SELECT name, CASE WHEN enabled THEN 'yes' ELSE 'no' END AS enabled, last_outcome, last_status, "
-            "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success, error_streak AS failures, "
-            "round(items_per_day, 1) AS items_per_day, "
-            "coalesce(strftime(next_poll_at, '%Y-%m-%d %H:%M'), 'next run') AS next_poll, "
-            "coalesce(disabled_reason, last_error) AS last_error FROM feed_health ORDER BY name",
-        )
+        columns, rows = query(db, FEEDS_QUERY)
     except QueryRefused as e:
         print(f"newswatch feeds: {e}", file=sys.stderr)
         return EXIT_FAILED

@@ -69,6 +69,8 @@ def build_article(
         lang=ex.lang if ex else None,
         guid=entry.guid,
         word_count=count,
+        etag=page.etag if source == "page" else None,
+        last_modified=page.last_modified if source == "page" else None,
     )
 
 

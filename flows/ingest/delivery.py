@@ -13,6 +13,7 @@ from alerts.watchlist import WatchlistMatcher
 from extractors.records import Alert, AlertStory, Mention
 from flows.channels import build_channel
 from flows.ingest.rows import Matching, utcnow
+from flows.ingest.silence import silence_notes
 from flows.settings import Settings
 from warehouse.store import Warehouse
 
@@ -41,9 +42,12 @@ def _story(row: dict) -> AlertStory:
             mentions=(),
         )
     mentions = tuple(_mention(m) for m in (row["mentions"] or []))
+    title = row["title"] or ""
+    if row["subject"]:  # a story's alert with a subject: raised by a revision of the story
+        title = f"[{row['subject']}] {title}"
     return AlertStory(
         article_id=row["article_id"],
-        title=row["title"] or "",
+        title=title,
         url=row["url"] or "",
         feed=row["feed"] or "",
         published_at=row["published_at"],
@@ -97,12 +101,19 @@ def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
 
 def raise_feed_alerts(wh: Warehouse, s: Settings, outage: bool, run_id: int | None = None) -> int:
     """One operational alert when a feed has failed N runs in a row (not one per run), and one per
-    outage: when it starts, not again for every run while it lasts."""
+    outage: when it starts, not again for every run while it lasts. And one when a feed falls
+    silent, one when it resumes (silence.py)."""
     channels = s.health.alert_channels
+    now = utcnow()
+    notes = silence_notes(wh, s, now)  # marked on the feeds even when no channel is told
     if not channels:
         return 0
-    now = utcnow()
     rows, alerted = [], []
+    rows += [
+        {"rule": rule, "article_id": None, "channel": c, "created_at": now, "subject": subject}
+        for rule, subject in notes
+        for c in channels
+    ]
     if outage and not (run_id and wh.previous_run_was_outage(run_id)):
         subject = f"network outage: every feed failed at {now:%Y-%m-%d %H:%M} UTC (feeds not marked broken)"
         rows += [

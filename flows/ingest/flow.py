@@ -21,13 +21,16 @@ from extractors.http import FetchSettings
 from extractors.records import Article, FeedEntry, FeedPoll
 from extractors.topic import DEFAULT_TERMS, TopicFilter
 from flows.ingest.articles import build_article
+from flows.ingest.backfill import Backfill
 from flows.ingest.batches import BatchPlan, shards
 from flows.ingest.delivery import build_matching, deliver_pending, raise_feed_alerts
 from flows.ingest.feed_state import due_feeds, is_outage, poll_rows
 from flows.ingest.intake import Intake
 from flows.ingest.judge import Judge
+from flows.ingest.pace import pace_feeds
 from flows.ingest.progress import Progress
 from flows.ingest.result import RunResult, Stopwatch, poll_summary, publish_artifacts
+from flows.ingest.revisions import recheck_revisions
 from flows.ingest.rows import RunCounts, RunRows, utcnow
 from flows.ingest.seeds import ensure_seeds
 from flows.ingest.tasks import (
@@ -89,7 +92,10 @@ def ingest(
 
         # 3. fetch and extract, 4. judge, 5. store and match: batch by batch, as each is extracted
         rows = RunRows(run_id, utcnow(), counts, matching)
-        fetch_extract_judge(wh, new_entries(), s, fs, workers, rows, progress, clock.timings)
+        # gaps found as polls come in; the entries their backfill finds follow the polled ones
+        backfill = Backfill(wh, s.backfill, fs, intake, rows)
+        entry_groups = backfill.entries(new_entries(), polls)
+        fetch_extract_judge(wh, entry_groups, s, fs, workers, rows, progress, clock.timings)
         clock.lap("fetch_extract_judge")
 
         # The entries that made no article, then the feeds' poll state, last: a run that fails
@@ -109,10 +115,16 @@ def ingest(
                 max_minutes=s.health.backoff_max_minutes,
             )
         )
+        backfill.record(run_id)
+        pace_feeds(wh, s.schedule, polls, now, overflowed=backfill.overflowed, extra=backfill.found_entries)
         counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
         counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
         counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
         clock.lap("write")
+
+        # stories stored by earlier runs, fetched again for revisions (conditional GETs)
+        recheck_revisions(wh, s, fs, workers, matching, run_id, counts)
+        clock.lap("revisions")
 
         # 6. deliver: operational alerts, then the outbox (after the write: sent only when accepted)
         raise_feed_alerts(wh, s, counts.outage, run_id)
