@@ -97,6 +97,8 @@ def inflate(data: bytes, limit: int) -> bytes:
         raise SitemapError("corrupt gzip sitemap") from None
     if len(out) > limit:
         raise SitemapError(f"gzip sitemap exceeds {limit} bytes inflated")
+    if not z.eof:
+        raise SitemapError("corrupt gzip sitemap (cut short)")
     return out
 
 

@@ -108,17 +108,28 @@ def record_entry_dates(wh: Warehouse, rows: Iterable[tuple[str, str, datetime]])
 
 
 def advance_newest(wh: Warehouse, newest: dict[str, datetime]) -> None:
-    """feeds.newest_entry_at moves forward to the newest entry date a poll showed."""
-    for name, when in newest.items():
+    """feeds.newest_entry_at moves forward to the newest entry date a poll showed (set-based)."""
+    if not newest:
+        return
+    t = pa.table(
+        {"name": list(newest), "newest": pa.array(list(newest.values()), pa.timestamp("us", tz="UTC"))}
+    )
+    wh.con.register("newest_dates", t)
+    try:
         wh.con.execute(
-            "UPDATE feeds SET newest_entry_at = greatest(coalesce(newest_entry_at, ?), ?) WHERE name = ?",
-            [when, when, name],
+            "UPDATE feeds SET newest_entry_at = greatest(coalesce(feeds.newest_entry_at, n.newest), n.newest) "
+            "FROM newest_dates n WHERE feeds.name = n.name"
         )
+    finally:
+        wh.con.unregister("newest_dates")
+
+
+HISTORY_DAYS = 90  # entries older than this tell nothing of a feed's pace or silence today
 
 
 def feed_histories(wh: Warehouse, names: Sequence[str], per_feed: int = 200) -> dict[str, FeedHistory]:
-    """Each feed's newest `per_feed` entry times (future dates count as now's: a wrong clock at a
-    source must not make it look busy or silent forever)."""
+    """Each feed's newest `per_feed` entry times of the last HISTORY_DAYS (future dates count as
+    now's: a wrong clock at a source must not make it look busy or silent forever)."""
     if not names:
         return {}
     rows = wh.con.execute(
@@ -129,20 +140,33 @@ def feed_histories(wh: Warehouse, names: Sequence[str], per_feed: int = 200) -> 
                    row_number() OVER (PARTITION BY feed
                                       ORDER BY least(coalesce(published_at, first_seen), now()) DESC) AS rn
             FROM entries WHERE list_contains(?, feed)
+              AND coalesce(published_at, first_seen) >= now() - to_days(?)
         ) GROUP BY feed
         """,
-        [per_feed, per_feed, list(names)],
+        [per_feed, per_feed, list(names), HISTORY_DAYS],
     ).fetchall()
     return {r[0]: FeedHistory(tuple(r[1] or ()), bool(r[2])) for r in rows}
 
 
 def set_schedule(wh: Warehouse, rows: Sequence[tuple[str, float, datetime | None]]) -> None:
-    """(feed, interval_minutes, next_poll_at) for the feeds that answered in a run."""
-    for name, interval, next_poll in rows:
+    """(feed, interval_minutes, next_poll_at) for the feeds that answered in a run (set-based)."""
+    if not rows:
+        return
+    t = pa.table(
+        {
+            "name": [r[0] for r in rows],
+            "interval_minutes": pa.array([r[1] for r in rows], pa.float64()),
+            "next_poll_at": pa.array([r[2] for r in rows], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    wh.con.register("schedule_rows", t)
+    try:
         wh.con.execute(
-            "UPDATE feeds SET interval_minutes = ?, next_poll_at = ? WHERE name = ?",
-            [interval, next_poll, name],
+            "UPDATE feeds SET interval_minutes = s.interval_minutes, next_poll_at = s.next_poll_at "
+            "FROM schedule_rows s WHERE feeds.name = s.name"
         )
+    finally:
+        wh.con.unregister("schedule_rows")
 
 
 def set_silent(wh: Warehouse, name: str, since: datetime | None) -> None:
