@@ -14,7 +14,7 @@ from extractors.paging import SitemapError, paged_url, parse_sitemap, robots_sit
 from extractors.records import FeedEntry, FeedPaging, FeedPoll
 from extractors.textdiff import compare_texts
 from flows.ingest.gaps import find_gap
-from flows.ingest.pace import entries_per_hour, interval_minutes
+from flows.ingest.pace import entries_per_hour, interval_minutes, next_poll
 from flows.ingest.silence import usual_gap
 from warehouse.coverage import FeedBaseline, FeedHistory
 
@@ -205,6 +205,12 @@ def test_entries_per_hour(feed_history, per_hour):
 @pytest.mark.parametrize(("rate", "minutes"), [(0.0, 240), (0.01, 240), (1.0, 60), (4.0, 15), (60.0, 5)])
 def test_interval_is_about_one_new_entry_per_poll_within_bounds(rate, minutes):
     assert interval_minutes(rate, 5, 240) == minutes
+
+
+def test_next_poll_is_due_a_little_early_for_runs_on_the_same_schedule():
+    assert next_poll(T0, 0) is None
+    assert next_poll(T0, 15) == T0 + timedelta(minutes=13.5)
+    assert next_poll(T0, 240) == T0 + timedelta(minutes=238)
 
 
 @pytest.mark.parametrize(

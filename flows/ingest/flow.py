@@ -116,7 +116,9 @@ def ingest(
             )
         )
         backfill.record(run_id)
-        pace_feeds(wh, s.schedule, polls, now, overflowed=backfill.overflowed, extra=backfill.found_entries)
+        pace_feeds(
+            wh, s.schedule, polls, rows.now, overflowed=backfill.overflowed, extra=backfill.found_entries
+        )
         counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
         counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
         counts.feeds_failed = sum(p.outcome == "failed" for p in polls)

@@ -26,6 +26,18 @@ from warehouse.store import Warehouse
 
 PACE_DAYS = 7  # the entries of the last days that make a feed's pace
 MIN_SPAN = timedelta(hours=1)  # the shortest history a rate is computed over
+# A feed is due a little before its interval is over, so that runs on a schedule of the same
+# interval (which start a few seconds earlier or later than the feed was last polled) poll it on
+# every run, not on every other one.
+EARLY_SHARE, EARLY_MAX = 0.1, timedelta(minutes=2)
+
+
+def next_poll(polled_at: datetime, minutes: float) -> datetime | None:
+    """When a feed polled at `polled_at` with this interval is due again (None: on the next run)."""
+    if minutes <= 0:
+        return None
+    interval = timedelta(minutes=minutes)
+    return polled_at + interval - min(interval * EARLY_SHARE, EARLY_MAX)
 
 
 def entries_per_hour(history: FeedHistory | None, now: datetime, days: float = PACE_DAYS) -> float:
@@ -72,7 +84,8 @@ def pace_feeds(
     extra: Iterable[FeedEntry] = (),
 ) -> dict[str, float]:
     """After a run's polls are recorded: keep its entries' dates (and each feed's newest), then set
-    each answering feed's interval and next poll. Returns the intervals set."""
+    each answering feed's interval and next poll (`now`: when the run polled). Returns the
+    intervals set."""
     answered = [p for p in polls if p.outcome in ("ok", "not_modified")]
     entries = [e for p in answered for e in p.entries] + list(extra)
     record_entry_dates(wh, ((e.feed, entry_key(e), e.published_at) for e in entries))
@@ -93,7 +106,5 @@ def pace_feeds(
         else interval_minutes(entries_per_hour(histories.get(p.feed), now), low, high)
         for p in answered
     }
-    set_schedule(
-        wh, [(name, m, now + timedelta(minutes=m) if m > 0 else None) for name, m in intervals.items()]
-    )
+    set_schedule(wh, [(name, m, next_poll(now, m)) for name, m in intervals.items()])
     return intervals
