@@ -145,7 +145,7 @@ def poll(*dates: datetime | None, outcome: str = "ok") -> FeedPoll:
     return FeedPoll(feed="f", url="http://x.test/feed", outcome=outcome, status=200, entries=entries)
 
 
-BEFORE = FeedBaseline("f", last_success_at=T0, newest_entry_at=T0 - 2 * H, silent_since=None)
+BEFORE = FeedBaseline("f", last_success_at=T0, newest_entry_at=T0 - 2 * H, silent_since=None, items_seen=20)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +156,8 @@ BEFORE = FeedBaseline("f", last_success_at=T0, newest_entry_at=T0 - 2 * H, silen
         (poll(T0 + 3 * H, T0 - 3 * H), 0, BEFORE, None),  # reaches back before it: nothing skipped
         (poll(T0 + 3 * H, T0 + H), 1, BEFORE, None),  # an entry was known: the feed overlaps
         (poll(T0 + 3 * H), 0, FeedBaseline("f", None, None, None), None),  # its first successful poll
-        (poll(T0 + 3 * H), 0, FeedBaseline("f", T0, None, None), (T0, T0 + 3 * H)),  # no date seen before
+        (poll(T0 + 3 * H), 0, FeedBaseline("f", T0, None, None, 10), (T0, T0 + 3 * H)),  # no date seen before
+        (poll(T0 + 3 * H), 0, FeedBaseline("f", T0, None, None, 0), None),  # it was empty: nothing skipped
         (poll(None, None), 0, BEFORE, (T0 - 2 * H, None)),  # undated: every entry new is an overflow
         (poll(T0 + 3 * H, outcome="failed"), 0, BEFORE, None),
     ],
@@ -167,6 +168,7 @@ BEFORE = FeedBaseline("f", last_success_at=T0, newest_entry_at=T0 - 2 * H, silen
         "known-entry",
         "first-poll",
         "since-last-poll",
+        "was-empty",
         "undated",
         "failed",
     ],

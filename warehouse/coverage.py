@@ -23,6 +23,7 @@ class FeedBaseline:
     last_success_at: datetime | None
     newest_entry_at: datetime | None
     silent_since: datetime | None
+    items_seen: int = 0  # entries its polls have shown, all polls together
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,9 @@ GAP_SCHEMA = pa.schema(
 
 
 def feed_baselines(wh: Warehouse) -> dict[str, FeedBaseline]:
-    rows = wh.con.execute("SELECT name, last_success_at, newest_entry_at, silent_since FROM feeds").fetchall()
+    rows = wh.con.execute(
+        "SELECT name, last_success_at, newest_entry_at, silent_since, items_seen FROM feeds"
+    ).fetchall()
     return {r[0]: FeedBaseline(*r) for r in rows}
 
 

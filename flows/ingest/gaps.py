@@ -37,13 +37,13 @@ class Gap:
 def find_gap(poll: FeedPoll, known: int, baseline: FeedBaseline | None) -> Gap | None:
     """The gap a poll shows, or None. `known`: how many of its entries the ledger had before the run.
 
-    No gap on a feed's first successful poll (everything is new then), nor when any entry was
-    known. Dated entries: a gap when the oldest is newer than where coverage ended. Undated ones
+    No gap on a feed's first successful poll (everything is new then), nor after polls that showed
+    no entry (a feed that was empty has nothing to move past), nor when any entry was known. Dated entries: a gap when the oldest is newer than where coverage ended. Undated ones
     cannot be placed: every entry new after a successful poll is taken as an overflow.
     """
     if poll.outcome != "ok" or not poll.entries or known or baseline is None:
         return None
-    if baseline.last_success_at is None:
+    if baseline.last_success_at is None or not baseline.items_seen:
         return None
     dates = [e.published_at for e in poll.entries if e.published_at is not None]
     since = baseline.newest_entry_at or baseline.last_success_at
