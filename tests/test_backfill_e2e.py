@@ -175,3 +175,21 @@ def test_gap_filled_then_nothing_new_and_why_explains(tmp_path, prefect_harness,
     )
     assert feeds["site"]["gaps_7d"] == 1 and feeds["site"]["unfilled_7d"] == 0 and feeds["site"]["last_gap"]
     assert feeds["site"]["interval"] == "every run" and feeds["mirror"]["gaps_7d"] == 0
+
+
+def test_a_gap_that_cannot_be_filled_is_recorded_and_explained(tmp_path, prefect_harness, capsys):
+    """No paging, no sitemap: the 15 stories in between are missed, and the warehouse says so."""
+    with NewsSite(feed_size=10, paging=None, sitemap=False) as site:
+        r = run_gap(tmp_path, site, capsys)
+        missed = r["later"][:15]
+        assert main(["why", site.url(missed[0].path), "--config", str(r["cfg"])]) == 0
+        why = capsys.readouterr().out
+        assert main(["feeds", "--config", str(r["cfg"]), "--format", "json"]) == 0
+        (shown,) = json.loads(capsys.readouterr().out)
+    stored = {u for (u,) in q(r["db"], "SELECT url FROM articles WHERE feed = 'site'")}
+    assert stored == {site.url(s.path) for s in r["first"] + r["later"][15:]}
+    ((found, filled, note, requests),) = q(r["db"], "SELECT found, filled, note, requests FROM gaps")
+    assert (found, filled, requests) == (0, False, 2)  # ?paged=2, robots.txt
+    assert note == f"older page: HTTP 404 from {site.feed_url}?paged=2; robots.txt names no sitemap"
+    assert "never seen" in why and "NOT filled (older page: HTTP 404" in why
+    assert (shown["gaps_7d"], shown["unfilled_7d"]) == (1, 1)

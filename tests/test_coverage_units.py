@@ -253,3 +253,34 @@ def test_text_change_in_words_numbers_and_dates_aside(new, added, removed):
         assert "added" in change.summary
     if not (added or removed):
         assert change.summary == "no change beyond numbers, dates and times"
+
+
+# ---- configuration --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        (
+            "[schedule]\nmin_interval_minutes = 300\nmax_interval_minutes = 240\n",
+            "schedule: min_interval_minutes must not exceed max_interval_minutes",
+        ),
+        (
+            "[revisions]\nrecheck_hours = -1\n",
+            "revisions.recheck_hours: Input should be greater than or equal to 0",
+        ),
+        ("[backfill]\nmax_page = 3\n", "backfill.max_page: unknown key"),
+        (
+            "[health]\nsilence_factor = 0.5\n",
+            "health.silence_factor: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_bad_settings_name_the_key(tmp_path, toml, message):
+    from flows.settings import ConfigError, load_settings
+
+    path = tmp_path / "newswatch.toml"
+    path.write_text(toml, encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert message in str(err.value) and str(path) in str(err.value)

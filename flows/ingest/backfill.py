@@ -71,7 +71,7 @@ class _Walk:
     fetcher: Fetcher
     requests: int = 0
     filled: bool = False
-    note: str | None = None
+    notes: list[str] = field(default_factory=list)  # why a source gave nothing (more), in order
     found: dict[str, FeedEntry] = field(default_factory=dict)
     sources: Counter = field(default_factory=Counter)
     seen: set[str] = field(default_factory=set)
@@ -81,16 +81,16 @@ class _Walk:
         self.deadline = time.monotonic() + self.req.limits.time_budget_s
         self.seen = set(self.req.gap.keys)
 
-    def _get(self, url: str) -> HttpResult | None:
-        """One request, if the budget allows; None (with a note) when it fails."""
+    def _get(self, url: str, what: str) -> HttpResult | None:
+        """One request, if the budget allows; None (with a note saying `what` failed) when it fails."""
         if time.monotonic() >= self.deadline:
-            self.note = "time budget spent"
+            self.notes.append("time budget spent")
             return None
         self.requests += 1
         try:  # the configured feed's own host is trusted, as for its polls
             return self.fetcher.get(url, trusted=host_of(url) == host_of(self.req.gap.feed_url))
         except ExtractorError as exc:
-            self.note = f"{type(exc).__name__}: {exc}"
+            self.notes.append(f"{what}: {exc}")
             return None
 
     def _take(self, entry: FeedEntry, upper: datetime | None = None) -> bool:
@@ -123,6 +123,7 @@ class _Walk:
                 return
             fresh = [e for e in parsed.entries if entry_key(e) not in self.seen]
             if not fresh:  # a server ignoring ?paged=N sends the first page again
+                self.notes.append(f"older page {url} repeats entries already seen")
                 return
             self.sources[label] += 1
             reached = [self._take(e) for e in fresh]
@@ -131,11 +132,14 @@ class _Walk:
                 return
             paging = parsed.paging
             url = paged_url(gap.feed_url, page + 1) if mode else (paging.older if paging else None)
+            if not url:
+                self.notes.append("the feed's paging ended before the gap's start")
+                return
         if not self.filled:
-            self.note = f"stopped after {limits.max_pages} older pages"
+            self.notes.append(f"stopped after {limits.max_pages} older pages")
 
     def _feed_page(self, url: str) -> ParsedFeed | None:
-        got = self._get(url)
+        got = self._get(url, "older page")
         if got is None or got.status != 200:
             return None
         try:
@@ -143,18 +147,17 @@ class _Walk:
                 got.body, self.req.gap.feed, base_url=got.final_url, content_type=got.content_type
             )
         except ExtractorError as exc:
-            self.note = f"older page {url}: {exc}"
+            self.notes.append(f"older page {url}: {exc}")
             return None
 
     def sitemaps(self) -> None:
         gap, limits = self.req.gap, self.req.limits
-        robots = self._get(gap.site + "robots.txt")
+        robots = self._get(gap.site + "robots.txt", "robots.txt")
         if robots is None or robots.status != 200:
-            self.note = self.note or "no robots.txt"
             return
         queue = deque(robots_sitemaps(robots.body, robots.final_url))
         if not queue:
-            self.note = self.note or "robots.txt names no sitemap"
+            self.notes.append("robots.txt names no sitemap")
             return
         upper = gap.until or datetime.max.replace(tzinfo=gap.since.tzinfo)
         visited: set[str] = set()
@@ -164,14 +167,14 @@ class _Walk:
             if url in visited:
                 continue
             visited.add(url)
-            got = self._get(url)
+            got = self._get(url, "sitemap")
             if got is None:
                 continue
             docs += 1
             try:
                 doc = parse_sitemap(got.body, gap.feed, got.final_url, limit=self.req.max_bytes)
             except SitemapError as exc:
-                self.note = f"sitemap {url}: {exc}"
+                self.notes.append(f"sitemap {url}: {exc}")
                 continue
             # an index: its children changed since the gap began, the newest first
             children = sorted(doc.children, key=lambda c: c[1] or gap.since, reverse=True)
@@ -180,6 +183,13 @@ class _Walk:
                 self.sources["sitemap"] += 1
             if any([self._take(e, upper) for e in doc.entries]):
                 self.filled = True
+        if not self.filled:
+            if queue:
+                self.notes.append(f"stopped after {limits.max_sitemaps} sitemaps")
+            elif self.sources["sitemap"]:
+                self.notes.append("the news sitemap does not reach back to the gap's start")
+            else:
+                self.notes.append("no news sitemap entries")
 
     def result(self) -> BackfillResult:
         return BackfillResult(
@@ -188,7 +198,9 @@ class _Walk:
             sources=", ".join(f"{k} x{n}" for k, n in self.sources.items()),
             requests=self.requests,
             filled=self.filled,
-            note=None if self.filled else self.note,
+            note=None
+            if self.filled
+            else ("; ".join(dict.fromkeys(self.notes)) or "no source reached the gap")[:500],
         )
 
 

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from alerts.rules import fired_rules
@@ -115,9 +115,13 @@ def recheck_revisions(
     )
     if not due:
         return 0
-    answers = recheck_pages.submit(
-        [(p.article_id, p.url, p.etag, p.last_modified) for p in due], fs, workers, s.extract.deadline_s
-    ).result()
+    try:
+        answers = recheck_pages.submit(
+            [(p.article_id, p.url, p.etag, p.last_modified) for p in due], fs, workers, s.extract.deadline_s
+        ).result()
+    except Exception as exc:  # the run's new stories are stored: a broken recheck must not cost their alerts
+        get_run_logger().warning("rechecking stories for revisions failed: %s: %s", type(exc).__name__, exc)
+        return 0
     stored = {p.article_id: p for p in due}
     old_mentions = mention_names(wh, list(stored))
     revisions, alerts = [], []
