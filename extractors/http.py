@@ -257,6 +257,8 @@ class Fetcher:
         self._headers = {"User-Agent": s.user_agent, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
         self._lock = threading.Lock()
         self._host_slots: dict[str, threading.BoundedSemaphore] = {}
+        self._active: set[CheckedConnection] = set()  # connections with a request in flight
+        self._cancelled = False
 
     def __enter__(self) -> Fetcher:
         return self
@@ -266,6 +268,31 @@ class Fetcher:
 
     def close(self) -> None:
         self._idle.clear()
+
+    def cancel(self) -> None:
+        """Fail every request in flight at once and refuse new ones (a run that is stopping): their
+        sockets are shut down, which wakes a thread blocked reading them."""
+        with self._lock:
+            self._cancelled = True
+            active = list(self._active)
+        for conn in active:
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):  # closed meanwhile
+                pass
+
+    def _check_cancelled(self) -> None:
+        if self._cancelled:
+            raise FetchError("cancelled: the run is stopping")
+
+    def _track(self, conn: CheckedConnection, active: bool) -> None:
+        with self._lock:
+            if active:
+                self._active.add(conn)
+            else:
+                self._active.discard(conn)
+        if active:
+            self._check_cancelled()
 
     def _slot(self, host: str) -> threading.BoundedSemaphore:
         with self._lock:
@@ -297,10 +324,11 @@ class Fetcher:
         s = self.settings
         attempt = 0
         while True:
+            self._check_cancelled()
             try:
                 return self._attempt(url, headers, trusted)
             except TransientFetchError as exc:
-                if attempt >= s.retries:
+                if attempt >= s.retries or self._cancelled:
                     raise
                 if exc.retry_after is not None:
                     if exc.retry_after > s.max_retry_wait:
@@ -365,6 +393,7 @@ class Fetcher:
                 try:
                     return self._handle(response, url, original, deadline)
                 finally:
+                    self._track(conn, False)
                     # Kept only when the response was read to its end (or had no body), so the
                     # next request on it does not read this one's leftovers.
                     reusable = not response.will_close and conn.sock is not None
@@ -402,12 +431,15 @@ class Fetcher:
             conn = None
         if conn is not None:
             try:
+                self._track(conn, True)
                 return conn, _request(conn, target, headers, deadline)
             except (ConnectionError, http.client.BadStatusLine):
+                self._track(conn, False)
                 # The server closed the idle connection as we used it (its keep-alive ran out):
                 # the request was not answered, so it goes once more on a new connection.
                 conn.close()
             except BaseException:
+                self._track(conn, False)
                 conn.close()
                 raise
         remaining = deadline - time.monotonic()
@@ -423,8 +455,10 @@ class Fetcher:
         except OSError as exc:
             raise TransientFetchError(f"cannot connect to {redact(url)}: {_why(exc, url)}") from None
         try:
+            self._track(conn, True)
             return conn, _request(conn, target, headers, deadline)
         except BaseException:
+            self._track(conn, False)
             conn.close()
             raise
 

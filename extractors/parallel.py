@@ -19,6 +19,7 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import select
+import signal
 import threading
 import time
 from collections import deque
@@ -75,7 +76,9 @@ def _extract_one(extract_fn: ExtractFn, args: tuple) -> Result:
 def _worker_main(conn: Connection, extract_fn: ExtractFn) -> None:
     """Worker: a thread receives jobs ((function or None for `extract_fn`, arguments); None means
     stop) into a queue, so the parent can hand over the next page while this one is extracted;
-    results go back in order."""
+    results go back in order. Ctrl-C at a terminal signals every process of the foreground group:
+    the parent decides what to do (finish or drop its pages), so a worker ignores it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     jobs: queue.SimpleQueue = queue.SimpleQueue()
 
     def receive() -> None:

@@ -69,6 +69,7 @@ class ScheduleConfig(_Strict):
     # every feed is due on every run (min_interval_minutes then defaults to 0).
     min_interval_minutes: float | None = Field(None, ge=0)
     max_interval_minutes: float | None = Field(None, gt=0)
+    run_timeout_minutes: float = Field(30.0, gt=0)  # a run past it is stopped and recorded as timed_out
 
     @model_validator(mode="after")
     def _one(self):
@@ -114,6 +115,15 @@ class RevisionsConfig(_Strict):
     recheck_minutes: float = Field(60.0, ge=0)  # how often each is rechecked; 0: on every run
     min_changed_words: int = Field(5, ge=1)  # words changed (numbers and dates aside) for a revision
     max_per_run: int = Field(200, ge=1)  # rechecks per run, the stalest first
+
+
+class ReportConfig(_Strict):
+    """A report that `serve` makes on its own schedule (a second deployment)."""
+
+    cron: str | None = None  # e.g. "0 7 * * MON" (UTC); none: serve schedules no report
+    since: str = "7d"
+    channel: str | None = None  # an email channel that receives it
+    out: Path = Path("data/report.html")
 
 
 class FeedConfig(_Strict):
@@ -162,7 +172,17 @@ class EmailChannelConfig(_Strict):
     recipients: tuple[str, ...] = Field(min_length=1)
     username_env: str | None = None
     password_env: str | None = None
+    # Or Prefect Secret blocks (`prefect block create secret`, the UI): read when an alert is sent.
+    username_block: str | None = None
+    password_block: str | None = None
     timeout: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        for what in ("username", "password"):
+            if getattr(self, f"{what}_env") and getattr(self, f"{what}_block"):
+                raise ValueError(f"set either {what}_env or {what}_block, not both")
+        return self
 
     @field_validator("sender", "recipients")
     @classmethod
@@ -175,8 +195,15 @@ class EmailChannelConfig(_Strict):
 
 class SlackChannelConfig(_Strict):
     type: Literal["slack"]
-    webhook_url_env: str
+    webhook_url_env: str | None = None
+    webhook_url_block: str | None = None  # a Prefect Secret block holding the webhook URL
     timeout: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if bool(self.webhook_url_env) == bool(self.webhook_url_block):
+            raise ValueError("set exactly one of webhook_url_env and webhook_url_block")
+        return self
 
 
 class ConsoleChannelConfig(_Strict):
@@ -198,6 +225,7 @@ class Settings(_Strict):
     health: HealthConfig = HealthConfig()
     backfill: BackfillConfig = BackfillConfig()
     revisions: RevisionsConfig = RevisionsConfig()
+    report: ReportConfig = ReportConfig()
     feeds: tuple[FeedConfig, ...] = ()
     watchlist: WatchlistConfig = WatchlistConfig()
     rules: tuple[RuleConfig, ...] = ()
@@ -230,7 +258,21 @@ class Settings(_Strict):
         for c in self.health.alert_channels:
             if c not in self.channels:
                 raise ValueError(f"health.alert_channels: unknown channel {c!r}")
+        if self.report.channel is not None and not isinstance(
+            self.channels.get(self.report.channel), EmailChannelConfig
+        ):
+            raise ValueError(f"report.channel: {self.report.channel!r} is not an email channel")
         return self
+
+    def secret_blocks(self) -> list[tuple[str, str]]:
+        """(key, Prefect Secret block name) for every secret the channels take from a block."""
+        out = []
+        for name, ch in self.channels.items():
+            for key in ("username_block", "password_block", "webhook_url_block"):
+                block = getattr(ch, key, None)
+                if block:
+                    out.append((f"channels.{name}.{key}", block))
+        return out
 
     def secret_variables(self) -> list[tuple[str, str, bool]]:
         """(key, environment variable, required) for every secret the channels name."""
@@ -241,7 +283,7 @@ class Settings(_Strict):
                     out.append((f"channels.{name}.username_env", ch.username_env, True))
                 if ch.password_env:
                     out.append((f"channels.{name}.password_env", ch.password_env, True))
-            elif isinstance(ch, SlackChannelConfig):
+            elif isinstance(ch, SlackChannelConfig) and ch.webhook_url_env:
                 out.append((f"channels.{name}.webhook_url_env", ch.webhook_url_env, True))
         return out
 

@@ -28,7 +28,7 @@ def prefect_server(tmp_path_factory):
     started the way `newswatch serve` starts its own (~12-15 s, once). Flows run in the test process
     (`prefect_harness`), `newswatch` subprocesses (`tests.e2e.user_env(..., api_url=...)`) and
     `serve` sessions all use it, instead of each starting a server of their own."""
-    from flows.serve.prefect_server import LocalPrefectServer
+    from flows.runtime.servers import LocalPrefectServer
 
     server = LocalPrefectServer(_free_port(), tmp_path_factory.mktemp("prefect-home"))
     server.start()

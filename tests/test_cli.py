@@ -198,14 +198,14 @@ def test_enable_feed_unknown_name_exits_2(warehouse, tmp_path, capsys):
     assert "no feed named 'no-such-feed'" in capsys.readouterr().err
 
 
-def test_run_while_another_run_writes_is_skipped_with_exit_1(tmp_path, capsys):
+def test_run_while_another_run_writes_is_skipped_with_exit_75(tmp_path, capsys):
     db = tmp_path / "w.duckdb"
     cfg = tmp_path / "c.toml"
     cfg.write_text(f"[warehouse]\npath = '{db}'\n[[feeds]]\nname = 'a'\nurl = 'http://a.test/rss'\n")
     fd = os.open(tmp_path / "w.duckdb.lock", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(fd, fcntl.LOCK_EX)  # what a run in progress holds
     try:
-        assert main(["run", "--config", str(cfg)]) == 1
+        assert main(["run", "--config", str(cfg)]) == 75
     finally:
         os.close(fd)
     assert "another newswatch run is writing this warehouse" in capsys.readouterr().err

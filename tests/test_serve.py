@@ -3,12 +3,15 @@ session (a local Prefect server, a short interval, a replay site) stopped with S
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,9 +20,9 @@ import duckdb
 import pytest
 
 from flows.errors import UsageError
-from flows.serve.deployment import ScheduleSpec, deployment_name, schedule_of
+from flows.runtime.servers import PORT_ENV, LocalPrefectServer, PrefectServerError, local_port
+from flows.serve.deployment import ScheduleSpec, schedule_of
 from flows.serve.output import run_line, skip_line
-from flows.serve.prefect_server import PORT_ENV, LocalPrefectServer, ServeError, local_port
 from flows.settings import Settings
 from tests.conftest import DEMO_SITE
 from tests.e2e import NEWSWATCH
@@ -74,18 +77,13 @@ def test_local_port(environ, expected):
         assert local_port(environ) == expected
 
 
-def test_one_deployment_per_config_file(tmp_path):
-    a, b = tmp_path / "a" / "newswatch.toml", tmp_path / "b" / "newswatch.toml"
-    assert deployment_name(a) == deployment_name(a)
-    assert deployment_name(a) != deployment_name(b)
-    assert deployment_name(a).startswith("newswatch-")
-
-
 def test_the_deployment_entrypoint_names_the_flow():
     from prefect.flows import load_flow_from_entrypoint
 
     flow = load_flow_from_entrypoint("flows.serve.deployment.scheduled_ingest", use_placeholder_flow=False)
     assert flow.name == "newswatch-scheduled-ingest"
+    report = load_flow_from_entrypoint("flows.serve.deployment.scheduled_report", use_placeholder_flow=False)
+    assert report.name == "newswatch-report"
 
 
 # ---- what it prints -----------------------------------------------------------------------------
@@ -146,7 +144,7 @@ def test_a_taken_port_is_reported_before_anything_starts(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         server = LocalPrefectServer(port, tmp_path / "prefect")
-        with pytest.raises(ServeError, match=rf"port {port} on 127.0.0.1 is already in use") as e:
+        with pytest.raises(PrefectServerError, match=rf"port {port} on 127.0.0.1 is already in use") as e:
             server.start()
     assert "PREFECT_API_URL=" in str(e.value) and PORT_ENV in str(e.value)
     assert not server.log_path.exists()  # no server process was started
@@ -220,7 +218,7 @@ def test_serve_refuses_to_start_with_one_line(tmp_path, case, expected_message):
 # ---- a real session ------------------------------------------------------------------------------
 
 
-def _completed_runs(db: Path) -> int:
+def _runs(db: Path, status: str = "completed") -> int:
     if not db.exists():
         return 0
     try:
@@ -228,72 +226,173 @@ def _completed_runs(db: Path) -> int:
     except duckdb.Error:  # replaced at this very moment
         return 0
     try:
-        return con.execute("SELECT count(*) FROM runs WHERE status = 'completed'").fetchone()[0]
+        return con.execute("SELECT count(*) FROM runs WHERE status = ?", [status]).fetchone()[0]
     except duckdb.Error:
         return 0
     finally:
         con.close()
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    ("stop_with", "exit_code", "own_server"),
-    [(signal.SIGINT, 130, True), (signal.SIGTERM, 0, False)],
-    ids=["SIGINT-own-server", "SIGTERM-PREFECT_API_URL"],
-)
-def test_serve_runs_on_schedule_and_stops_cleanly(tmp_path, stop_with, exit_code, own_server, request):
-    """With its own local server (started and stopped by serve) and with the server PREFECT_API_URL
-    names (the session's: serve starts none)."""
-    from flows.demo.replay import ReplayServer
+class Serve:
+    """`newswatch serve` as a real process; its output collected line by line."""
 
-    port = _free_port() if own_server else None
-    api = None if own_server else request.getfixturevalue("prefect_server")
-    db = tmp_path / "wh" / "newswatch.duckdb"
-    with ReplayServer(DEMO_SITE) as site:
-        cfg = _write_config(tmp_path, site.base_url)
-        # The runner polls for due runs every 2 s instead of 10 s: the test waits less.
-        where = {PORT_ENV: str(port)} if own_server else {"PREFECT_API_URL": api.api_url}
-        env = _env(tmp_path, **where, PREFECT_RUNNER_POLL_FREQUENCY="2")
-        proc = subprocess.Popen(
+    def __init__(self, cfg: Path, env: dict[str, str]):
+        self.proc = subprocess.Popen(
             [str(NEWSWATCH), "serve", "--config", str(cfg)],
             env=env,
-            cwd=tmp_path,
+            cwd=cfg.parent,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
         )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-        reader.start()
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+
+    @property
+    def out(self) -> str:
+        return "".join(self.lines)
+
+    def wait_until(self, done, what: str, timeout: float = 150) -> None:
+        deadline = time.monotonic() + timeout
+        while not done() and self.proc.poll() is None and time.monotonic() < deadline:
+            if "has scheduled no run" in self.out:
+                break  # the server's scheduler is not working: no run will come
+            time.sleep(0.5)
+        assert done(), f"{what}; serve said:\n{self.out}"
+
+    def stop(self, signum: int) -> int:
+        self.proc.send_signal(signum)
+        code = self.proc.wait(60)
+        self._reader.join(10)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:  # a failed test still stops serve properly (and so its server)
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _api_get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def _api_post(url: str, body: dict):
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+@pytest.mark.slow
+def test_serve_with_its_own_server_on_another_port_as_prefect_users_expect(tmp_path):
+    """Its own server on a non-default port, the UI calling the API on that port; the deployment
+    named `newswatch`; runs with readable names and their stage lines in the Logs tab; Ctrl-C ends
+    everything with 130 and no traceback, and the server goes with it."""
+    from flows.demo.replay import ReplayServer
+
+    port = _free_port()
+    db = tmp_path / "wh" / "newswatch.duckdb"
+    with ReplayServer(DEMO_SITE) as site:
+        cfg = _write_config(tmp_path, site.base_url)
+        # The runner polls for due runs every 2 s instead of 10 s: the test waits less.
+        serve = Serve(cfg, _env(tmp_path, **{PORT_ENV: str(port)}, PREFECT_RUNNER_POLL_FREQUENCY="2"))
         try:
-            deadline = time.monotonic() + 150
-            while _completed_runs(db) < 1 and proc.poll() is None and time.monotonic() < deadline:
-                if any("has scheduled no run" in ln for ln in lines):
-                    break  # the server's scheduler is not working: no run will come
-                time.sleep(1)
-            assert _completed_runs(db) >= 1, "no scheduled run completed; serve said:\n" + "".join(lines)
-            proc.send_signal(stop_with)
-            assert proc.wait(60) == exit_code
+            serve.wait_until(lambda: _runs(db) >= 1, "no scheduled run completed")
+            base = f"http://127.0.0.1:{port}"
+            assert _api_get(f"{base}/ui-settings")["api_url"] == f"{base}/api"
+            deployment = _api_get(f"{base}/api/deployments/name/newswatch-scheduled-ingest/newswatch")
+            runs = _api_post(
+                f"{base}/api/flow_runs/filter", {"deployments": {"id": {"any_": [deployment["id"]]}}}
+            )
+            done = [r for r in runs if r["state_type"] == "COMPLETED"]
+            assert done and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", done[0]["name"]), runs
+            logs = _api_post(f"{base}/api/logs/filter", {"logs": {"flow_run_id": {"any_": [done[0]["id"]]}}})
+            messages = [entry["message"] for entry in logs]
+            for stage in ("polled 2 feeds", "fetched ", "alerts: ", "published "):
+                assert any(m.startswith(stage) for m in messages), (stage, messages)
+            code = serve.stop(signal.SIGINT)
         finally:
-            if proc.poll() is None:  # a failed test still stops serve properly (and so its server)
-                proc.terminate()
-                try:
-                    proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-        reader.join(10)
-    out = "".join(lines)
-    assert "Traceback" not in out and "CancelledError" not in out, out
+            serve.kill()
+    assert code == 130
+    out = serve.out
+    assert "Traceback" not in out and "CancelledError" not in out and "INFO" not in out, out
     for expected in (
         f"  config     {cfg}",
         f"  warehouse  {db}",
-        "  schedule   every 6 s",
-        f"  ui         {api.url if api else f'http://127.0.0.1:{port}'}/deployments/deployment/",
-        f"newswatch serve: {stop_with.name} received, stopping ...",
+        "  schedule   every 6 s; each run stops after 30 min",
+        f"  ui         http://127.0.0.1:{port}/deployments/deployment/",
+        "newswatch serve: SIGINT received, stopping ...",
         "newswatch serve: stopped",
     ):
         assert expected in out, out
     assert " run 1 completed: " in out, out
-    if own_server:
-        assert not _port_open(port), "the local Prefect server outlived serve"
+    assert not _port_open(port), "the local Prefect server outlived serve"
+
+
+@pytest.mark.slow
+def test_a_run_past_its_time_limit_alerts_once_and_recovery_is_noted(tmp_path, prefect_server):
+    """Under serve (on the Prefect server PREFECT_API_URL names): a run that goes past
+    run_timeout_minutes is stopped, recorded as timed_out, and raises one operational alert to a
+    local Slack endpoint; once runs complete again a recovery note follows. SIGTERM ends serve (0)."""
+    from flows.demo.sinks import SlackSink
+    from tests.helpers_http import LocalServer, Reply
+    from tests.test_stop_and_crash import rss, story
+
+    db = tmp_path / "wh" / "newswatch.duckdb"
+    with LocalServer() as site, SlackSink() as slack:
+        site.routes["/feed.xml"] = Reply(200, rss([("Interceptor test 1", site.url("/s1.html"), "s1")]), {})
+        site.routes["/s1.html"] = Reply(200, story(1), {"Content-Type": "text/html"}, delay=60)  # hangs
+        cfg = tmp_path / "serve.toml"
+        cfg.write_text(
+            f"""
+[warehouse]
+path = "{db}"
+[fetch]
+allow_private_hosts = true
+timeout = 120
+[extract]
+workers = 1
+[schedule]
+interval_minutes = 0.1
+run_timeout_minutes = 0.05
+[health]
+alert_channels = ["ops"]
+[channels.ops]
+type = "slack"
+webhook_url_env = "NEWSWATCH_TEST_OPS_HOOK"
+[[feeds]]
+name = "wire"
+url = "{site.url("/feed.xml")}"
+""",
+            encoding="utf-8",
+        )
+        env = _env(
+            tmp_path,
+            PREFECT_API_URL=prefect_server.api_url,
+            PREFECT_RUNNER_POLL_FREQUENCY="2",
+            NEWSWATCH_TEST_OPS_HOOK=slack.url,
+        )
+        serve = Serve(cfg, env)
+        try:
+            serve.wait_until(lambda: _runs(db, "timed_out") >= 1, "no run timed out")
+            serve.wait_until(lambda: slack.posts, "no operational alert")
+            site.routes["/s1.html"] = Reply(200, story(1), {"Content-Type": "text/html"})  # answers again
+            serve.wait_until(lambda: _runs(db) >= 1 and len(slack.posts) >= 2, "no recovery note")
+            code = serve.stop(signal.SIGTERM)
+        finally:
+            serve.kill()
+    assert code == 0
+    texts = [p.get("text", "") for p in slack.posts]
+    assert "timed out" in texts[0] and "run_timeout_minutes" in texts[0], texts
+    assert [x for x in texts if "recovered" in x], texts
+    # Once per streak: runs that timed out meanwhile said nothing more. (On a slow host, 3 x the
+    # interval may pass with no completed run: that is alerted once too.)
+    assert len([x for x in texts if "timed out" in x]) == 1, texts
+    out = serve.out
+    assert "Traceback" not in out, out
+    assert " timed out: " in out or "timed_out" in out, out

@@ -10,7 +10,6 @@ keep reading the snapshot they opened; new sessions see the new one. A lock file
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 from collections.abc import Iterable, Sequence
@@ -22,7 +21,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from warehouse.errors import WarehouseBusy, WarehouseError
+from warehouse.errors import WarehouseError
+from warehouse.lock import WriterLock
 from warehouse.migrations import MIGRATIONS
 
 # An alert still undelivered after this many runs is marked failed (with its last error) and no
@@ -32,10 +32,6 @@ MAX_DELIVERY_ATTEMPTS = 10
 
 def writer_path(published: Path) -> Path:
     return published.with_name(published.name + ".writer")
-
-
-def lock_path(published: Path) -> Path:
-    return published.with_name(published.name + ".lock")
 
 
 def now_utc() -> datetime:
@@ -183,16 +179,15 @@ FEED_POLL_SCHEMA = pa.schema(
 class Warehouse:
     """The single writer of a newswatch warehouse. Use `Warehouse.open(path)` as a context manager."""
 
-    def __init__(self, published: Path, con: duckdb.DuckDBPyConnection, lock_fd: int | None):
+    def __init__(self, published: Path, con: duckdb.DuckDBPyConnection):
         self.published = published
         self.con = con
-        self._lock_fd = lock_fd
 
     # ---- opening, migrating, publishing -------------------------------------------------------
 
     @classmethod
     @contextmanager
-    def open(cls, published: Path | str, *, publish: bool = True, wait: bool = False):
+    def open(cls, published: Path | str, *, publish: bool = True):
         """Lock, open the private writer file (created from the published copy if needed), migrate.
 
         On a clean exit the writer file is published to `published`; on an error it is still
@@ -200,12 +195,8 @@ class Warehouse:
         """
         published = Path(published)
         published.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path(published), os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            os.close(fd)
-            raise WarehouseBusy(f"{published}: another newswatch run is writing this warehouse") from None
+        lock = WriterLock(published)
+        lock.acquire()
         wh = None
         try:
             wpath = writer_path(published)
@@ -216,18 +207,20 @@ class Warehouse:
             except duckdb.Error as e:
                 raise WarehouseError(f"{wpath}: cannot open the warehouse: {e}") from None
             con.execute("SET TimeZone = 'UTC'")
-            wh = cls(published, con, fd)
+            wh = cls(published, con)
             wh.migrate()
+            wh.close_crashed_runs()
             yield wh
         finally:
-            if wh is not None:
-                try:
-                    if publish:
-                        wh.publish()
-                finally:
-                    wh.close()
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            try:
+                if wh is not None:
+                    try:
+                        if publish:
+                            wh.publish()
+                    finally:
+                        wh.close()
+            finally:
+                lock.release()
 
     def migrate(self) -> list[str]:
         return apply_migrations(self.con)
@@ -280,6 +273,14 @@ class Warehouse:
             f"UPDATE runs SET status = ?, finished_at = ?{', ' if sets else ''}{sets} WHERE run_id = ?",
             [status, now_utc(), *[counts[c] for c in cols], run_id],
         )
+
+    def close_crashed_runs(self) -> int:
+        """Runs still `running` belong to a process that died (whoever holds the lock is the only
+        writer, and it has not started a run yet): they are closed as `crashed`."""
+        return self.con.execute(
+            "UPDATE runs SET status = 'crashed', finished_at = ?, note = ? WHERE status = 'running'",
+            [now_utc(), "its process ended without closing the run (killed, or the host went down)"],
+        ).fetchall()[0][0]
 
     def previous_run_was_outage(self, run_id: int) -> bool:
         rows = self.con.execute(

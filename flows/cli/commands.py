@@ -34,20 +34,6 @@ def _db_for_reading(args) -> Path:
 # ---- commands -----------------------------------------------------------------------------------
 
 
-def cmd_run(args) -> int:
-    settings = _settings(args, check_secrets=True)
-    from flows.ingest.oneshot import run_ingest
-
-    result = run_ingest(settings, args.config, args.db, force=args.force)
-    from flows.ingest.summary import print_run
-
-    print_run(result)
-    if result.status == "no_feed_polled":
-        print("newswatch run: no feed at all could be polled (see above)", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
 def cmd_sql(args) -> int:
     from warehouse.readonly import QueryRefused, format_rows, query
 

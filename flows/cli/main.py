@@ -18,10 +18,10 @@ from flows.cli.commands import (
     cmd_export,
     cmd_feeds,
     cmd_report,
-    cmd_run,
     cmd_serve,
     cmd_sql,
 )
+from flows.cli.run import cmd_run
 from flows.cli.why import cmd_why
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
 

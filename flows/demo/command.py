@@ -30,7 +30,8 @@ def render_config(base_url: str, smtp_port: int, out: Path) -> Path:
 
 def reset_warehouse(db: Path) -> None:
     """The demo starts from an empty warehouse each time, so its two runs show first and repeat polls."""
-    from warehouse.store import lock_path, writer_path
+    from warehouse.lock import lock_path
+    from warehouse.store import writer_path
 
     for p in (db, writer_path(db), lock_path(db), Path(str(writer_path(db)) + ".wal")):
         p.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +29,7 @@ from flows.ingest.gaps import Gap, detect_gaps
 from flows.ingest.intake import Intake, entry_key
 from flows.ingest.rows import RunRows
 from flows.ingest.tasks import _fetcher
+from flows.runtime.stop import STOP
 from flows.settings import BackfillConfig
 from warehouse.coverage import feed_baselines, insert_gaps, recent_keys
 from warehouse.store import Warehouse
@@ -83,6 +84,9 @@ class _Walk:
 
     def _get(self, url: str, what: str) -> HttpResult | None:
         """One request, if the budget allows; None (with a note saying `what` failed) when it fails."""
+        if STOP.is_set():
+            self.notes.append("the run was stopped")
+            return None
         if time.monotonic() >= self.deadline:
             self.notes.append("time budget spent")
             return None
@@ -210,9 +214,17 @@ class Backfill:
     polled ones. `record` then writes the gaps."""
 
     def __init__(
-        self, wh: Warehouse, limits: BackfillConfig, fs: FetchSettings, intake: Intake, rows: RunRows
+        self,
+        wh: Warehouse,
+        limits: BackfillConfig,
+        fs: FetchSettings,
+        intake: Intake,
+        rows: RunRows,
+        wait: Callable = lambda future: future.result(),
     ):
+        """`wait(future)`: a task's result (the flow's waits also notice a request to stop)."""
         self.wh, self.limits, self.fs, self.intake, self.rows = wh, limits, fs, intake, rows
+        self.wait = wait
         self.baselines = feed_baselines(wh)
         self.gaps: list[Gap] = []
         self._futures: list = []
@@ -243,13 +255,14 @@ class Backfill:
             self.rows.quiet_urls.update(e.url for e in fresh if (e.published_at or gap.since) < cutoff)
             yield fresh
 
-    @staticmethod
-    def _result(gap: Gap, future) -> BackfillResult | None:
+    def _result(self, gap: Gap, future) -> BackfillResult | None:
         if future is None:
             return None
         try:
-            return future.result()
+            return self.wait(future)
         except Exception as exc:  # a backfill that broke must not cost the run its polled entries
+            if STOP.is_set():
+                raise  # the run is stopping: not a backfill's failure
             note = f"backfill failed: {type(exc).__name__}: {exc}"
             return BackfillResult(gap.feed, (), "", 0, False, note[:500])
 

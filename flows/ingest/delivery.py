@@ -11,7 +11,7 @@ from alerts.config import Actor, Rule, Watchlist
 from alerts.deliver import deliver
 from alerts.watchlist import WatchlistMatcher
 from extractors.records import Alert, AlertStory, Mention
-from flows.channels import build_channel
+from flows.channels import SecretUnavailable, build_channel
 from flows.ingest.rows import Matching, utcnow
 from flows.ingest.silence import silence_notes
 from flows.settings import Settings
@@ -92,7 +92,12 @@ def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
         if cfg is None:
             results += [(a.alert_id, False, f"channel {name!r} is no longer configured") for a in alerts]
             continue
-        outcome = deliver(build_channel(name, cfg), alerts)
+        try:
+            channel = build_channel(name, cfg)
+        except SecretUnavailable as e:  # kept pending with the reason, like a failed delivery
+            results += [(a.alert_id, False, str(e)) for a in alerts]
+            continue
+        outcome = deliver(channel, alerts)
         results += [(a.alert_id, outcome.ok, outcome.error) for a in alerts]
         sent += len(alerts) if outcome.ok else 0
     wh.mark_alerts(results)

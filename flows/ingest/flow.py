@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger
@@ -36,16 +37,22 @@ from flows.ingest.seeds import ensure_seeds
 from flows.ingest.tasks import (
     FETCH_AHEAD,
     PageBatch,
+    cancel_fetches,
     extract_workers,
     fetch_extract,
     fetch_settings,
     poll_shard,
 )
+from flows.runtime.stop import STOP, on_signals
 from flows.settings import Settings, load_settings, resolve_db_path
 from warehouse.store import FeedState, Warehouse
 
 
-@flow(name="ingest", log_prints=False, validate_parameters=False)
+def _run_name() -> str:
+    return "ingest " + datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+@flow(name="ingest", flow_run_name=_run_name, log_prints=False, validate_parameters=False)
 def ingest(
     config_path: str, db_path: str | None = None, force: bool = False, on_dask: bool = False
 ) -> RunResult:
@@ -55,6 +62,7 @@ def ingest(
     """
     s = load_settings(config_path)
     db = resolve_db_path(s, db_path)
+    log = get_run_logger()
     workers = extract_workers(s, on_dask)
     fs = fetch_settings(s)
     matching = build_matching(s)
@@ -62,79 +70,16 @@ def ingest(
     clock = Stopwatch()
     progress = Progress()
 
-    with Warehouse.open(db) as wh:
+    with on_signals(), Warehouse.open(db) as wh:
         run_id = wh.start_run()
-        seeded = ensure_seeds(wh, run_id, matching)
-        if seeded:
-            get_run_logger().info("stored %d seed documents", seeded)
-        clock.lap("open_and_seed")
-
-        # 1. poll the due feeds, in shards; 2. select what the ledger has not seen, shard by shard
-        states, due = _due_in_config_order(wh, s, force)
-        counts.feeds_due = len(due)
-        polls: list[FeedPoll] = []
-        intake = Intake()
-        poll_futures = [
-            poll_shard.submit(shard, fs, workers, s.extract.deadline_s)
-            for shard in shards(
-                [(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch
+        try:
+            status, note, polls = _run(
+                wh, run_id, s, fs, workers, matching, counts, clock, progress, force, log
             )
-        ]
-
-        def new_entries() -> Iterator[list[FeedEntry]]:
-            for future in poll_futures:
-                shard = future.result()
-                polls.extend(shard)
-                progress.update("feeds polled", len(polls), len(due))
-                if len(polls) == len(shard):
-                    clock.lap("poll")  # until the first shard is in; the others overlap with fetching
-                yield intake.add([e for p in shard for e in p.entries], wh)
-
-        # 3. fetch and extract, 4. judge, 5. store and match: batch by batch, as each is extracted
-        rows = RunRows(run_id, utcnow(), counts, matching)
-        # gaps found as polls come in; the entries their backfill finds follow the polled ones
-        backfill = Backfill(wh, s.backfill, fs, intake, rows)
-        entry_groups = backfill.entries(new_entries(), polls)
-        fetch_extract_judge(wh, entry_groups, s, fs, workers, rows, progress, clock.timings)
-        clock.lap("fetch_extract_judge")
-
-        # The entries that made no article, then the feeds' poll state, last: a run that fails
-        # before this polls its feeds afresh next time instead of getting 304s.
-        counts.entries_new = intake.size
-        rows.add_outcomes(intake)
-        rows.write(wh)
-        counts.outage = is_outage(polls)
-        now = utcnow()
-        wh.record_polls(
-            poll_rows(
-                polls,
-                states,
-                now,
-                outage=counts.outage,
-                base_minutes=s.schedule.interval_minutes or 15.0,
-                max_minutes=s.health.backoff_max_minutes,
-            )
-        )
-        backfill.record(run_id)
-        pace_feeds(
-            wh, s.schedule, polls, rows.now, overflowed=backfill.overflowed, extra=backfill.found_entries
-        )
-        counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
-        counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
-        counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
-        clock.lap("write")
-
-        # stories stored by earlier runs, fetched again for revisions (conditional GETs)
-        recheck_revisions(wh, s, fs, workers, matching, run_id, counts)
-        clock.lap("revisions")
-
-        # 6. deliver: operational alerts, then the outbox (after the write: sent only when accepted)
-        raise_feed_alerts(wh, s, counts.outage, run_id)
-        counts.alerts_sent, counts.alerts_pending = deliver_pending(wh, s)
-        clock.lap("alerts")
-
-        status = "no_feed_polled" if due and counts.feeds_polled == 0 else "completed"
-        wh.finish_run(run_id, status, counts.as_dict())
+        except BaseException as exc:  # recorded, then raised: the caller reports it
+            wh.finish_run(run_id, "failed", {**counts.as_dict(), "note": f"{type(exc).__name__}: {exc}"})
+            raise
+        wh.finish_run(run_id, status, {**counts.as_dict(), "note": note})
         result = RunResult(
             run_id=run_id,
             status=status,
@@ -143,13 +88,131 @@ def ingest(
             new_articles=wh.run_articles(run_id),
             db_path=str(Path(db)),
             timings=clock.timings,
+            note=note,
         )
     # 7. publish: leaving the block copied the warehouse to where analysts read it
     clock.lap("publish")
+    log.info("published %s (run %d: %s)", db, run_id, status.replace("_", " "))
     publish_artifacts(result)
     clock.lap("artifacts")
     result.timings = clock.rounded()
     return result
+
+
+def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, log):
+    """The stages of one run; returns (status, note, polls)."""
+    seeded = ensure_seeds(wh, run_id, matching)
+    if seeded:
+        log.info("stored %d seed documents", seeded)
+    clock.lap("open_and_seed")
+
+    # 1. poll the due feeds, in shards; 2. select what the ledger has not seen, shard by shard
+    states, due = _due_in_config_order(wh, s, force)
+    counts.feeds_due = len(due)
+    polls: list[FeedPoll] = []
+    intake = Intake()
+    poll_futures = [
+        poll_shard.submit(shard, fs, workers, s.extract.deadline_s)
+        for shard in shards([(st.name, st.url, st.etag, st.last_modified) for st in due], s.runner.poll_batch)
+    ]
+
+    def new_entries() -> Iterator[list[FeedEntry]]:
+        for future in poll_futures:
+            shard = wait_for(future)
+            polls.extend(shard)
+            progress.update("feeds polled", len(polls), len(due))
+            if len(polls) == len(shard):
+                clock.lap("poll")  # until the first shard is in; the others overlap with fetching
+            yield intake.add([e for p in shard for e in p.entries], wh)
+        log.info(
+            "polled %d feeds: %d with new content, %d unchanged, %d failed; %d new entries",
+            len(polls),
+            sum(p.outcome == "ok" for p in polls),
+            sum(p.outcome == "not_modified" for p in polls),
+            sum(p.outcome == "failed" for p in polls),
+            intake.size,
+        )
+
+    # 3. fetch and extract, 4. judge, 5. store and match: batch by batch, as each is extracted
+    rows = RunRows(run_id, utcnow(), counts, matching)
+    # gaps found as polls come in; the entries their backfill finds follow the polled ones
+    backfill = Backfill(wh, s.backfill, fs, intake, rows, wait=wait_for)
+    try:
+        fetch_extract_judge(
+            wh, backfill.entries(new_entries(), polls), s, fs, workers, rows, progress, clock.timings
+        )
+    except Stopping:
+        # What was judged is stored. The rest, and the feeds' poll state, are not: the next run
+        # polls these feeds afresh (no 304) and the ledger lets it skip what was stored.
+        counts.entries_new = intake.size
+        log.warning("%s: %d articles stored before it stopped", STOP.why, counts.articles_stored)
+        return STOP.status, STOP.why, polls
+    clock.lap("fetch_extract_judge")
+    log.info(
+        "fetched %d pages: %d stored, %d copies, %d off topic, %d failed or empty; %d mentions",
+        counts.pages_fetched,
+        counts.articles_stored,
+        counts.copies,
+        counts.off_topic,
+        counts.fetch_failed + counts.extract_empty,
+        counts.mentions,
+    )
+
+    # The entries that made no article, then the feeds' poll state, last: a run that fails
+    # before this polls its feeds afresh next time instead of getting 304s.
+    counts.entries_new = intake.size
+    rows.add_outcomes(intake)
+    rows.write(wh)
+    counts.outage = is_outage(polls)
+    wh.record_polls(
+        poll_rows(
+            polls,
+            states,
+            utcnow(),
+            outage=counts.outage,
+            base_minutes=s.schedule.interval_minutes or 15.0,
+            max_minutes=s.health.backoff_max_minutes,
+        )
+    )
+    backfill.record(run_id)
+    pace_feeds(wh, s.schedule, polls, rows.now, overflowed=backfill.overflowed, extra=backfill.found_entries)
+    counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
+    counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
+    counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
+    clock.lap("write")
+
+    # stories stored by earlier runs, fetched again for revisions (conditional GETs)
+    recheck_revisions(wh, s, fs, workers, matching, run_id, counts)
+    clock.lap("revisions")
+
+    # 6. deliver: operational alerts, then the outbox (after the write: sent only when accepted)
+    raise_feed_alerts(wh, s, counts.outage, run_id)
+    counts.alerts_sent, counts.alerts_pending = deliver_pending(wh, s)
+    clock.lap("alerts")
+    log.info(
+        "alerts: %d queued, %d sent, %d pending",
+        counts.alerts_created,
+        counts.alerts_sent,
+        counts.alerts_pending,
+    )
+    if due and counts.feeds_polled == 0:
+        return "no_feed_polled", "no feed at all could be polled", polls
+    return "completed", None, polls
+
+
+class Stopping(Exception):
+    """The run was asked to stop (signal or time limit) while waiting for a task."""
+
+
+def wait_for(future):
+    """A task's result, waited for in short steps so that a stop request is seen within a second:
+    then the fetches in flight are failed at once and Stopping is raised."""
+    while not future.wrapped_future.done():
+        if STOP.is_set():
+            cancel_fetches()
+            raise Stopping(STOP.why)
+        future.wait(timeout=0.5)
+    return future.result()
 
 
 def _due_in_config_order(
@@ -201,7 +264,10 @@ def fetch_extract_judge(
         ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches"), 0.0
     )
     while in_flight:
-        batch: PageBatch = in_flight.popleft().result()
+        batch: PageBatch = wait_for(in_flight.popleft())
+        if STOP.is_set():
+            cancel_fetches()
+            raise Stopping(STOP.why)
         submit_next()
         spent["fetch_task_s"] += batch.fetch_s
         spent["extract_task_s"] += batch.extract_s

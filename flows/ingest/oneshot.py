@@ -1,88 +1,137 @@
-"""Runs the ingest flow from the command line: quiet Prefect, the chosen task runner, clean exit."""
+"""One run of the ingest flow from the command line (`newswatch run`, `demo`): the warehouse lock
+first, then a Prefect API, then the flow under its time limit, then a clean exit.
+
+The Prefect API is, in order: the one PREFECT_API_URL names (it must answer); a local Prefect server
+already up on $NEWSWATCH_PREFECT_PORT (e.g. serve's); else a server of the run's own, started at
+once so that it comes up while Prefect and the flow's modules are imported, and stopped after the
+run (it dies with the run even on kill -9).
+"""
 
 from __future__ import annotations
 
-import fcntl
 import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from flows.runtime.prefect_env import prefect_defaults, quiet_console, startup_timeout, task_runner
+from flows.runtime.servers import (
+    HOST,
+    PrefectServerError,
+    RunServer,
+    api_healthy,
+    local_port,
+    prefect_home,
+)
+from flows.runtime.stop import STOP, time_limit
 from flows.settings import Settings, resolve_db_path
-from warehouse.errors import WarehouseBusy
-from warehouse.store import lock_path
+from warehouse.lock import WriterLock
 
 
-def prefect_defaults() -> None:
-    """Prefect settings for a command-line run and the servers it starts (the ephemeral one, and
-    `serve`'s): no INFO chatter, no telemetry, task runs recorded in batches. Users may override."""
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LOG_PRINTS", "false")
-    # The server writes task runs from their events one event per transaction by default: ~50-60 ms
-    # of its CPU per task run (measured: 15-17 ms in batches), and when the ephemeral server stops
-    # with the run, the events still queued were lost (with an ERROR) instead of written. In batches
-    # they are written every 5 s (flush_interval) and, all that is left, when the server stops.
-    os.environ.setdefault("PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE", "100")
+class Interrupted(Exception):
+    """A stop signal came while the run was still starting: nothing was done."""
 
 
-def ensure_not_busy(db: Path) -> None:
-    """Fail fast, before starting Prefect, when another run holds the warehouse."""
-    db.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path(db), os.O_RDWR | os.O_CREAT, 0o644)
+@dataclass(frozen=True)
+class PrefectApi:
+    url: str
+    own: bool  # started for this run (and stopped after it)
+    where: str  # for messages
+
+
+def _configured_api_url() -> str | None:
+    """PREFECT_API_URL as the user set it; or, once Prefect is set up in this process (a test
+    session, a second run of the demo), the API its current settings name."""
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+
+        return get_current_settings().api.url
+    return os.environ.get("PREFECT_API_URL") or None
+
+
+@contextmanager
+def prefect_api() -> Iterator[PrefectApi]:
+    """The Prefect API for one or more runs in this process, ready to use."""
+    url = _configured_api_url()
+    if url:
+        if not api_healthy(url, timeout=10.0):
+            raise PrefectServerError(
+                f"cannot reach the Prefect API at {url} (PREFECT_API_URL): start that server, or unset "
+                "PREFECT_API_URL to let newswatch start one for the run"
+            )
+        yield PrefectApi(url, False, f"Prefect API {url} (PREFECT_API_URL)")
+        return
+    local = f"http://{HOST}:{local_port()}/api"
+    if api_healthy(local, timeout=0.5):
+        yield PrefectApi(local, False, f"local Prefect server {local}")
+        return
+    server = RunServer(prefect_home())
+    server.launch()
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-    except BlockingIOError:
-        raise WarehouseBusy(
-            f"{db}: another newswatch run is writing this warehouse; this run is skipped"
-        ) from None
+        import prefect.flows  # noqa: F401  (imported while the server starts: ~2 s either way)
+
+        from flows.ingest import flow  # noqa: F401
+
+        if not server.wait_ready(startup_timeout(), give_up=STOP.is_set):
+            raise Interrupted(STOP.why)
+        yield PrefectApi(server.api_url, True, f"the run's own Prefect API server ({server.log_path})")
     finally:
-        os.close(fd)
+        _drain_to_api()
+        server.stop()  # it writes the task runs it still holds as it stops
 
 
-def task_runner(settings: Settings):
-    """The Dask task runner when [runner] asks for one, else None (Prefect's default thread pool)."""
-    r = settings.runner
-    if not (r.dask_address or r.workers):
-        return None
-    from prefect_dask import DaskTaskRunner
+def _drain_to_api(timeout: float = 15.0) -> None:
+    """Send the log lines and events Prefect still holds in this process before the run's server
+    goes (Prefect would send them at exit, when the server is gone)."""
+    if "prefect.logging.handlers" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
 
-    if r.dask_address:
-        return DaskTaskRunner(address=r.dask_address)
-    return DaskTaskRunner(
-        cluster_kwargs={
-            "n_workers": r.workers,
-            "threads_per_worker": 1,
-            "processes": True,
-            "dashboard_address": None,
-        }
-    )
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout)
 
 
-def run_ingest(settings: Settings, config_path: Path | str, db: Path | str | None, *, force: bool = False):
-    """Run the ingest flow once and return its RunResult."""
+def run_ingest(
+    settings: Settings,
+    config_path: Path | str,
+    db: Path | str | None,
+    *,
+    force: bool = False,
+    api: PrefectApi | None = None,
+):
+    """Run the ingest flow once and return its RunResult. Raises WarehouseBusy before anything
+    else when another run writes the warehouse, PrefectServerError when no Prefect API can be had,
+    Interrupted when stopped while starting."""
     prefect_defaults()
-    ensure_not_busy(resolve_db_path(settings, db))
+    with WriterLock(resolve_db_path(settings, db)):
+        if api is None:
+            with prefect_api() as api:
+                return _run_flow(settings, config_path, db, force, api)
+        return _run_flow(settings, config_path, db, force, api)
+
+
+def _run_flow(settings: Settings, config_path: Path | str, db, force: bool, api: PrefectApi):
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
     from flows.ingest.flow import ingest
     from flows.ingest.tasks import shutdown_workers
 
+    if STOP.is_set():
+        raise Interrupted(STOP.why)
+    quiet_console()
     runner = task_runner(settings)
     flow_fn = ingest.with_options(task_runner=runner) if runner else ingest
+    timer = time_limit(settings.schedule.run_timeout_minutes)
+    # Against a server of the run's own, flow-run heartbeats (they let a server notice a crashed
+    # run) serve nothing, and their thread, joined at the end, adds up to a second to every run.
+    updates = {PREFECT_API_URL: api.url, **({PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if api.own else {})}
     try:
-        with one_shot_settings():
+        with temporary_settings(updates=updates):
             return flow_fn(str(config_path), str(db) if db else None, force, runner is not None)
     finally:
+        timer.cancel()
         shutdown_workers()
-
-
-def one_shot_settings():
-    """Prefect settings for a flow run called in this process (`run`, `demo`), as a context manager.
-
-    Against an ephemeral API server (no PREFECT_API_URL), which lives and dies with this process,
-    flow-run heartbeats (they let a server notice a crashed run) serve nothing, and their thread,
-    which sleeps in 1-second steps and is joined at the end, adds up to a second to every run.
-    """
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
-
-    ephemeral = get_current_settings().api.url is None
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None} if ephemeral else {})
+        STOP.clear_time_limit()  # a signal's stop request stays: it is the process's

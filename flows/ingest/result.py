@@ -14,12 +14,13 @@ from extractors.records import FeedPoll
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # completed | no_feed_polled
+    status: str  # completed | no_feed_polled | interrupted | timed_out
     counts: dict
     polls: list[dict]  # per feed: name, outcome, status, error, entries
     new_articles: list[dict]
     db_path: str
     timings: dict  # seconds: wall time per phase, and summed task time for fetch / extract
+    note: str | None = None  # why a run did not complete (interrupted, timed out, nothing polled)
 
 
 def poll_summary(p: FeedPoll) -> dict:

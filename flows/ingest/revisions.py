@@ -27,7 +27,8 @@ from extractors.parallel import extract_many
 from extractors.records import Extracted, Mention
 from extractors.textdiff import compare_texts
 from flows.ingest.rows import Matching, RunCounts, utcnow
-from flows.ingest.tasks import _fetcher, _pool
+from flows.ingest.tasks import _fetcher, _pool, cancel_fetches
+from flows.runtime.stop import STOP
 from flows.settings import Settings
 from warehouse.revisions import (
     Revision,
@@ -107,7 +108,7 @@ def recheck_revisions(
     """Recheck the stories that are due; store the revisions; queue their update alerts. Returns
     how many stories were revised."""
     cfg = s.revisions
-    if cfg.recheck_hours <= 0:
+    if cfg.recheck_hours <= 0 or STOP.is_set():
         return 0
     now = now or utcnow()
     due = due_rechecks(
@@ -115,10 +116,16 @@ def recheck_revisions(
     )
     if not due:
         return 0
+    future = recheck_pages.submit(
+        [(p.article_id, p.url, p.etag, p.last_modified) for p in due], fs, workers, s.extract.deadline_s
+    )
+    while not future.wrapped_future.done():  # in short steps: a request to stop is seen at once
+        if STOP.is_set():
+            cancel_fetches()
+            return 0
+        future.wait(timeout=0.5)
     try:
-        answers = recheck_pages.submit(
-            [(p.article_id, p.url, p.etag, p.last_modified) for p in due], fs, workers, s.extract.deadline_s
-        ).result()
+        answers = future.result()
     except Exception as exc:  # the run's new stories are stored: a broken recheck must not cost their alerts
         get_run_logger().warning("rechecking stories for revisions failed: %s: %s", type(exc).__name__, exc)
         return 0

@@ -10,28 +10,18 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from extractors.errors import TransientError
 from extractors.extract import extract_with_fingerprint
 from extractors.http import FetchedFeed, Fetcher, FetchSettings, fetch_feed, fetch_pages, parse_fetched
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import FeedPoll, Page
+from flows.runtime.stop import STOP
 from flows.settings import Settings
-
-
-def _only_transient(task, task_run, state) -> bool:
-    """Prefect retry condition: retry a batch task only when it failed with a transient error."""
-    try:
-        state.result()
-    except TransientError:
-        return True
-    except Exception:
-        return False
-    return False
 
 
 def fetch_settings(s: Settings) -> FetchSettings:
@@ -50,13 +40,9 @@ def fetch_settings(s: Settings) -> FetchSettings:
     )
 
 
-@task(
-    name="poll-feeds",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=1,
-    retry_condition_fn=_only_transient,
-)
+# No task retries: every request is retried inside the fetcher (transient errors only), and a feed
+# that still fails is a failed poll, recorded with its reason, not an exception.
+@task(name="poll-feeds", cache_policy=NO_CACHE)
 def poll_shard(
     feeds: Sequence[tuple[str, str, str | None, str | None]],
     settings: FetchSettings,
@@ -125,6 +111,26 @@ def _pool(workers: int, deadline: float) -> ExtractorPool:
         return _POOL
 
 
+def _extraction(future: Future):
+    """A page's extraction result; while the run is stopping, none is waited for (the page is
+    fetched again next run)."""
+    while True:
+        try:
+            return future.result(timeout=0.5)
+        except FuturesTimeout:
+            if STOP.is_set():
+                return "not extracted: the run is stopping"
+        except RuntimeError as exc:  # the pool was closed under it (the run is stopping)
+            return f"not extracted: {exc}"
+
+
+def cancel_fetches() -> None:
+    """Fail every request in flight of this process's fetchers (the run is stopping)."""
+    with _FETCHERS_LOCK:
+        for fetcher in _FETCHERS.values():
+            fetcher.cancel()
+
+
 def shutdown_workers() -> None:
     """Stop the extraction processes and close the shared HTTP clients (end of a run)."""
     global _POOL
@@ -170,7 +176,7 @@ def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, de
     fetch_s = time.perf_counter() - t
     t = time.perf_counter()
     if workers:
-        extracted = {url: future.result() for url, future in pending.items()}
+        extracted = {url: _extraction(future) for url, future in pending.items()}
     else:
         jobs = [(p.url, p.body, p.final_url or p.url, p.content_type) for p in pages if p.body is not None]
         extracted = extract_many(jobs, workers=0, deadline_s=deadline, fn=extract_with_fingerprint)

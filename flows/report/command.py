@@ -16,7 +16,7 @@ from pathlib import Path
 
 from alerts.email_channel import send_email
 from alerts.errors import DeliveryError
-from flows.channels import build_channel
+from flows.channels import SecretUnavailable, build_channel
 from flows.errors import EXIT_FAILED, EXIT_OK, UsageError
 from flows.report.digest import build_digest
 from flows.report.html import render_html
@@ -93,7 +93,7 @@ def write_report(args) -> int:
         )
         try:
             send_email(build_channel(args.email, channel), message)
-        except DeliveryError as e:  # its message never holds the password
+        except (DeliveryError, SecretUnavailable) as e:  # its message never holds the password
             print(f"newswatch report: email via channel {args.email!r} failed: {e}", file=sys.stderr)
             return EXIT_FAILED
         print(f"emailed to {', '.join(channel.recipients)} (channel {args.email})")

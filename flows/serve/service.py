@@ -20,28 +20,31 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 
 from flows.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT
-from flows.ingest.oneshot import prefect_defaults, task_runner
-from flows.serve.deployment import ScheduleSpec, deployment_name, schedule_of, scheduled_ingest_flow
-from flows.serve.output import _say, _stamp, skip_line
-from flows.serve.prefect_server import (
+from flows.runtime.prefect_env import prefect_defaults, startup_timeout, task_runner
+from flows.runtime.servers import (
     SERVER_STOP_TIMEOUT_S,
     LocalPrefectServer,
-    ServeError,
+    PrefectServerError,
     api_healthy,
     local_port,
     prefect_home,
 )
+from flows.serve.deployment import (
+    DEPLOYMENT,
+    REPORT_DEPLOYMENT,
+    ScheduleSpec,
+    report_schedule,
+    schedule_of,
+    scheduled_ingest_flow,
+    scheduled_report_flow,
+)
+from flows.serve.health import RunHealth, health_path
+from flows.serve.output import _say
+from flows.serve.watch import watch_runs
 from flows.settings import Settings, resolve_db_path
-
-WATCH_EVERY_S = 5.0
-NOTHING_SCHEDULED_AFTER = timedelta(seconds=45)
-# The state message Prefect's server gives a run it cancels under CANCEL_NEW (core_policy.py).
-CONCURRENCY_SKIP_MESSAGE = "Deployment concurrency limit reached."
 
 
 class _Stopped(BaseException):
@@ -62,6 +65,7 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
     config = Path(config_path).resolve()
     warehouse = resolve_db_path(settings, db).resolve()
     schedule = schedule_of(settings)
+    report_cron = report_schedule(settings)
     port = local_port()
 
     def stop_while_starting(signum, _frame):
@@ -74,12 +78,12 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
         api_url = os.environ.get("PREFECT_API_URL")
         if api_url:
             if not api_healthy(api_url, timeout=10.0):
-                raise ServeError(f"cannot reach the Prefect API at {api_url} (PREFECT_API_URL)")
+                raise PrefectServerError(f"cannot reach the Prefect API at {api_url} (PREFECT_API_URL)")
             where = f"Prefect server {api_url} (PREFECT_API_URL)"
         else:
             server = LocalPrefectServer(port, prefect_home())
             _say(f"starting a local Prefect server on {server.url} (log: {server.log_path}) ...")
-            server.start()
+            server.start(startup_timeout())
             os.environ["PREFECT_API_URL"] = server.api_url
             where = f"local Prefect server {server.url}, stopped with serve"
         return asyncio.run(
@@ -89,6 +93,7 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
                 warehouse,
                 None if db is None else str(warehouse),
                 schedule,
+                report_cron,
                 where,
                 server.log_path if server else None,
             )
@@ -99,7 +104,7 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
     except _Stopped as e:
         _say(f"newswatch serve: stopped ({signal.Signals(e.signum).name} while starting)")
         return EXIT_OK
-    except ServeError as e:
+    except PrefectServerError as e:
         print(f"newswatch serve: {e}", file=sys.stderr, flush=True)
         return EXIT_FAILED
     finally:
@@ -118,6 +123,7 @@ async def _serve_async(
     warehouse: Path,
     db_param: str | None,
     schedule: ScheduleSpec,
+    report_cron: str | None,
     where: str,
     server_log: Path | None = None,
 ) -> int:
@@ -137,16 +143,16 @@ async def _serve_async(
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, request_stop, sig)
 
+    _check_secret_blocks(settings)
     runner_kind = task_runner(settings)
     served = scheduled_ingest_flow()
     to_serve = served.with_options(task_runner=runner_kind) if runner_kind else served
-    name = deployment_name(config)
-    runner = Runner(name=f"newswatch-{name}", pause_on_shutdown=True)
+    runner = Runner(name="newswatch", pause_on_shutdown=True)
     # Runner.start() installs its own SIGTERM handler (stop, then sys.exit); route it to ours.
     runner.handle_sigterm = lambda *_: loop.call_soon_threadsafe(request_stop, signal.SIGTERM)  # type: ignore[method-assign]
     deployment_id = await runner.aadd_flow(
         to_serve,
-        name=name,
+        name=DEPLOYMENT,
         interval=schedule.interval,
         cron=schedule.cron,
         concurrency_limit=ConcurrencyLimitConfig(
@@ -156,22 +162,39 @@ async def _serve_async(
         description=f"newswatch ingest of {config}",
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    report_line = "none ([report] cron is not set)"
+    if report_cron:
+        await runner.aadd_flow(
+            scheduled_report_flow(),
+            name=REPORT_DEPLOYMENT,
+            cron=report_cron,
+            parameters={"config_path": str(config), "db_path": db_param},
+            description=f"newswatch report of {config}",
+            entrypoint_type=EntrypointType.MODULE_PATH,
+        )
+        r = settings.report
+        report_line = f"cron {report_cron!r} (UTC): last {r.since} to {r.out}" + (
+            f", emailed via {r.channel}" if r.channel else ""
+        )
     ui = get_current_settings().ui_url or os.environ["PREFECT_API_URL"].removesuffix("/api")
     _say(
         "newswatch serve\n"
         f"  config     {config}\n"
         f"  warehouse  {warehouse}\n"
-        f"  schedule   {schedule.describe()}\n"
+        f"  schedule   {schedule.describe()}; each run stops after {settings.schedule.run_timeout_minutes:g} min\n"
+        f"  report     {report_line}\n"
         f"  prefect    {where}\n"
         f"  ui         {ui}/deployments/deployment/{deployment_id}\n"
         "  overlap    a run due while the previous one is still going is skipped\n"
+        f"  alerts     failed, crashed or timed-out runs: {', '.join(settings.health.alert_channels) or 'none ([health] alert_channels)'}\n"
         "stop with Ctrl-C (or SIGTERM)"
     )
     if stop.is_set():
         return _exit_code(received)
     runner_task = asyncio.create_task(runner.start())
+    health = RunHealth.load(health_path(warehouse))
     watch_task = asyncio.create_task(
-        _watch_runs(deployment_id, datetime.now().astimezone(), _say, server_log)
+        watch_runs(deployment_id, settings, health, schedule.interval, _say, server_log)
     )
     stop_task = asyncio.create_task(stop.wait())
     await asyncio.wait({runner_task, stop_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -179,7 +202,7 @@ async def _serve_async(
     if runner_task.done():
         stop_task.cancel()
         exc = runner_task.exception() if not runner_task.cancelled() else None
-        raise ServeError(f"the Prefect runner stopped: {exc or 'no reason given'}")
+        raise PrefectServerError(f"the Prefect runner stopped: {exc or 'no reason given'}")
     _say(f"newswatch serve: {signal.Signals(received[0]).name} received, stopping ...")
     try:
         if runner.started:
@@ -199,61 +222,13 @@ def _exit_code(received: list[int]) -> int:
     return EXIT_SIGINT if received and received[0] == signal.SIGINT else EXIT_OK
 
 
-async def _watch_runs(
-    deployment_id, since: datetime, say: Callable[[str], None], server_log: Path | None = None
-) -> None:
-    """Print the next run time once, then one line per run the server skipped (CANCEL_NEW).
+def _check_secret_blocks(settings: Settings) -> None:
+    """Every Prefect Secret block the channels name exists: found now, not at the first alert."""
+    from flows.channels import SecretUnavailable, read_secret_block
+    from flows.errors import UsageError
 
-    Warns once when the server has scheduled nothing after a while: its scheduler service is off or
-    failing (Prefect 3.8.8 with SQLAlchemy 2.1 fails there), and no run would ever start.
-    """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterDeploymentId,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    def runs_in(*types: StateType) -> FlowRunFilter:
-        return FlowRunFilter(
-            deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]),
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(types))),
-            expected_start_time=FlowRunFilterExpectedStartTime(after_=since - timedelta(minutes=1)),
-        )
-
-    reported: set = set()
-    announced = warned = False
-    async with get_client() as client:
-        while True:
-            # A missed poll is retried; the runs themselves go on.
-            with contextlib.suppress(Exception):
-                if not announced:
-                    upcoming = await client.read_flow_runs(
-                        flow_run_filter=runs_in(StateType.SCHEDULED),
-                        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-                        limit=1,
-                    )
-                    if upcoming and upcoming[0].expected_start_time:
-                        say(f"{_stamp()} next run due {_stamp(upcoming[0].expected_start_time)}")
-                        announced = True
-                    elif not warned and datetime.now().astimezone() - since > NOTHING_SCHEDULED_AFTER:
-                        warned = True
-                        log = f" (server log: {server_log})" if server_log else ""
-                        say(
-                            f"{_stamp()} warning: the Prefect server has scheduled no run after "
-                            f"{NOTHING_SCHEDULED_AFTER.seconds} s: is its scheduler service running?{log}"
-                        )
-                cancelled = await client.read_flow_runs(
-                    flow_run_filter=runs_in(StateType.CANCELLED),
-                    sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                    limit=50,
-                )
-                for run in reversed(cancelled):
-                    if run.id not in reported and run.state and run.state.message == CONCURRENCY_SKIP_MESSAGE:
-                        reported.add(run.id)
-                        say(skip_line(run.expected_start_time))
-            await asyncio.sleep(WATCH_EVERY_S)
+    for key, block in settings.secret_blocks():
+        try:
+            read_secret_block(block)
+        except SecretUnavailable as e:
+            raise UsageError(f"{settings.source}: {key}: {e}") from None
