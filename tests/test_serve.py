@@ -4,7 +4,6 @@ session (a local Prefect server, a short interval, a replay site) stopped with S
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -25,7 +24,7 @@ from flows.serve.deployment import ScheduleSpec, schedule_of
 from flows.serve.output import run_line, skip_line
 from flows.settings import Settings
 from tests.conftest import DEMO_SITE
-from tests.e2e import NEWSWATCH
+from tests.e2e import NEWSWATCH, user_env
 
 AT = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
 
@@ -150,10 +149,11 @@ def test_a_taken_port_is_reported_before_anything_starts(tmp_path):
     assert not server.log_path.exists()  # no server process was started
 
 
-def _write_config(tmp: Path, base_url: str, interval_minutes: float = 0.1) -> Path:
+def _write_config(tmp: Path, base_url: str, interval_minutes: float = 0.1, extra: str = "") -> Path:
     cfg = tmp / "serve.toml"
     cfg.write_text(
-        f"""
+        extra
+        + f"""
 [warehouse]
 path = "{tmp / "wh" / "newswatch.duckdb"}"
 
@@ -180,9 +180,8 @@ url = "{base_url}/feeds/misc.xml"
 
 
 def _env(tmp: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API_")}
-    env.update(PREFECT_HOME=str(tmp / "prefect"), **extra)
-    return env
+    """A user's environment: none of the test session's Prefect settings."""
+    return user_env(tmp / "prefect", **extra)
 
 
 @pytest.mark.parametrize(
@@ -294,11 +293,27 @@ def test_serve_with_its_own_server_on_another_port_as_prefect_users_expect(tmp_p
     named `newswatch`; runs with readable names and their stage lines in the Logs tab; Ctrl-C ends
     everything with 130 and no traceback, and the server goes with it."""
     from flows.demo.replay import ReplayServer
+    from flows.demo.sinks import SmtpSink
 
     port = _free_port()
     db = tmp_path / "wh" / "newswatch.duckdb"
-    with ReplayServer(DEMO_SITE) as site:
-        cfg = _write_config(tmp_path, site.base_url)
+    report = tmp_path / "weekly.html"
+    with ReplayServer(DEMO_SITE) as site, SmtpSink() as smtp:
+        weekly = f"""
+[report]
+cron = "0 7 * * MON"
+since = "4w"
+channel = "desk"
+out = "{report}"
+[channels.desk]
+type = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {smtp.port}
+security = "none"
+sender = "newswatch@example.org"
+recipients = ["desk@example.org"]
+"""
+        cfg = _write_config(tmp_path, site.base_url, extra=weekly)
         # The runner polls for due runs every 2 s instead of 10 s: the test waits less.
         serve = Serve(cfg, _env(tmp_path, **{PORT_ENV: str(port)}, PREFECT_RUNNER_POLL_FREQUENCY="2"))
         try:
@@ -311,10 +326,23 @@ def test_serve_with_its_own_server_on_another_port_as_prefect_users_expect(tmp_p
             )
             done = [r for r in runs if r["state_type"] == "COMPLETED"]
             assert done and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", done[0]["name"]), runs
-            logs = _api_post(f"{base}/api/logs/filter", {"logs": {"flow_run_id": {"any_": [done[0]["id"]]}}})
-            messages = [entry["message"] for entry in logs]
+
+            def messages() -> list[str]:  # sent in batches: the last ones come as the run's process ends
+                logs = _api_post(
+                    f"{base}/api/logs/filter", {"logs": {"flow_run_id": {"any_": [done[0]["id"]]}}}
+                )
+                return [entry["message"] for entry in logs]
+
+            serve.wait_until(lambda: any(m.startswith("published ") for m in messages()), "no log lines")
+            messages = messages()
             for stage in ("polled 2 feeds", "fetched ", "alerts: ", "published "):
                 assert any(m.startswith(stage) for m in messages), (stage, messages)
+
+            # The weekly report is a deployment of its own; run it now instead of waiting for Monday.
+            weekly = _api_get(f"{base}/api/deployments/name/newswatch-report/newswatch-report")
+            assert weekly["schedules"][0]["schedule"]["cron"] == "0 7 * * MON"
+            _api_post(f"{base}/api/deployments/{weekly['id']}/create_flow_run", {})
+            serve.wait_until(lambda: report.exists() and smtp.messages, "no report written and sent")
             code = serve.stop(signal.SIGINT)
         finally:
             serve.kill()
@@ -325,6 +353,7 @@ def test_serve_with_its_own_server_on_another_port_as_prefect_users_expect(tmp_p
         f"  config     {cfg}",
         f"  warehouse  {db}",
         "  schedule   every 6 s; each run stops after 30 min",
+        f"  report     cron '0 7 * * MON' (UTC): last 4w to {report}, emailed via desk",
         f"  ui         http://127.0.0.1:{port}/deployments/deployment/",
         "newswatch serve: SIGINT received, stopping ...",
         "newswatch serve: stopped",
@@ -382,7 +411,10 @@ url = "{site.url("/feed.xml")}"
             serve.wait_until(lambda: _runs(db, "timed_out") >= 1, "no run timed out")
             serve.wait_until(lambda: slack.posts, "no operational alert")
             site.routes["/s1.html"] = Reply(200, story(1), {"Content-Type": "text/html"})  # answers again
-            serve.wait_until(lambda: _runs(db) >= 1 and len(slack.posts) >= 2, "no recovery note")
+            serve.wait_until(
+                lambda: _runs(db) >= 1 and any("recovered" in p.get("text", "") for p in slack.posts),
+                "no recovery note",
+            )
             code = serve.stop(signal.SIGTERM)
         finally:
             serve.kill()

@@ -42,14 +42,17 @@ def _section(title: str) -> None:
 
 
 def run_demo(args) -> int:
-    from flows.ingest.oneshot import run_ingest
+    from flows.ingest.oneshot import prefect_api, run_ingest
     from flows.ingest.summary import print_run
+    from flows.runtime.prefect_env import prefect_defaults
     from flows.settings import load_settings
     from warehouse.readonly import format_rows, query
 
     db = Path(args.db) if args.db else DEFAULT_DB
     reset_warehouse(db)
-    with SmtpSink() as smtp, SlackSink() as slack, ReplayServer(SITE) as site:
+    prefect_defaults()
+    # One Prefect API for both runs (the run's own server starts once).
+    with SmtpSink() as smtp, SlackSink() as slack, ReplayServer(SITE) as site, prefect_api() as api:
         os.environ["NEWSWATCH_DEMO_SLACK_WEBHOOK"] = slack.url
         config = render_config(site.base_url, smtp.port, db.parent / "demo.toml")
         settings = load_settings(config)
@@ -57,13 +60,13 @@ def run_demo(args) -> int:
         print(f"config {config}  ·  warehouse {db}")
 
         _section("run 1: first poll of every feed")
-        first = run_ingest(settings, config, db)
+        first = run_ingest(settings, config, db, api=api)
         print_run(first)
         mails_after_first, posts_after_first = len(smtp.messages), len(slack.posts)
 
         site.clear_requests()
         _section("run 2: the same site again, nothing changed")
-        second = run_ingest(settings, config, db)
+        second = run_ingest(settings, config, db, api=api)
         print_run(second)
         feed_requests = [r for r in site.requests if r[1].startswith("/feeds/")]
         page_requests = [r for r in site.requests if not r[1].startswith("/feeds/")]

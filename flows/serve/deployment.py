@@ -77,11 +77,13 @@ def _scheduled_ingest(config_path: str, db_path: str | None = None, on_dask: boo
 
     from flows.ingest.flow import ingest
     from flows.ingest.tasks import shutdown_workers
+    from flows.runtime.prefect_env import quiet_console
     from flows.runtime.stop import STOP, on_signals, time_limit
     from flows.settings import load_settings
     from warehouse.errors import WarehouseBusy
 
     _leave_terminal_group()
+    quiet_console()  # the run's log lines go to Prefect (its Logs tab); serve prints one line a run
     started = time.perf_counter()
     timer = time_limit(load_settings(config_path).schedule.run_timeout_minutes)
     try:

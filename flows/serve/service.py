@@ -64,27 +64,28 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
     prefect_defaults()
     config = Path(config_path).resolve()
     warehouse = resolve_db_path(settings, db).resolve()
+    port = local_port()
+    api_url = os.environ.get("PREFECT_API_URL")
+    server = None if api_url else LocalPrefectServer(port, prefect_home())
+    # Prefect reads its settings once, on first import (checking a cron expression imports it): the
+    # API address must be in the environment before that.
+    os.environ["PREFECT_API_URL"] = api_url or server.api_url
     schedule = schedule_of(settings)
     report_cron = report_schedule(settings)
-    port = local_port()
 
     def stop_while_starting(signum, _frame):
         raise _Stopped(signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stop_while_starting)
-    server: LocalPrefectServer | None = None
     try:
-        api_url = os.environ.get("PREFECT_API_URL")
-        if api_url:
+        if server is None:
             if not api_healthy(api_url, timeout=10.0):
                 raise PrefectServerError(f"cannot reach the Prefect API at {api_url} (PREFECT_API_URL)")
             where = f"Prefect server {api_url} (PREFECT_API_URL)"
         else:
-            server = LocalPrefectServer(port, prefect_home())
             _say(f"starting a local Prefect server on {server.url} (log: {server.log_path}) ...")
             server.start(startup_timeout())
-            os.environ["PREFECT_API_URL"] = server.api_url
             where = f"local Prefect server {server.url}, stopped with serve"
         return asyncio.run(
             _serve_async(

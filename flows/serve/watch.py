@@ -6,7 +6,6 @@ schedules nothing (warned once: no run would ever start)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,9 +75,10 @@ async def watch_runs(
     reported: set = set()
     hung: set = set()
     announced = warned = False
+    said_errors: set[str] = set()
     async with get_client() as client:
         while True:
-            with contextlib.suppress(Exception):  # a missed poll is retried; the runs go on
+            try:
                 upcoming = await client.read_flow_runs(
                     flow_run_filter=runs_in(StateType.SCHEDULED),
                     sort=FlowRunSort.EXPECTED_START_TIME_ASC,
@@ -97,7 +97,9 @@ async def watch_runs(
                 if interval is None and len(upcoming) == 2:  # a cron schedule: its current gap
                     interval = upcoming[1].expected_start_time - upcoming[0].expected_start_time
 
-                for run in await client.read_flow_runs(flow_run_filter=runs_in(StateType.RUNNING), limit=10):
+                for run in await client.read_flow_runs(
+                    flow_run_filter=runs_in(StateType.RUNNING), sort=FlowRunSort.START_TIME_ASC, limit=10
+                ):
                     started = run.start_time or run.expected_start_time
                     if run.id not in hung and started and datetime.now(UTC) - started > limit + HUNG_GRACE:
                         hung.add(run.id)
@@ -128,4 +130,9 @@ async def watch_runs(
                         alert(health.observe(str(run.id), run.name, outcome, why, ended))
                 if interval is not None and settings.health.alert_channels:
                     alert(health.check_stale(datetime.now(UTC), interval, since))
+            except Exception as e:  # a missed look is retried; the runs go on. Said once.
+                error = f"{type(e).__name__}: {e}".splitlines()[0][:200]
+                if error not in said_errors:
+                    said_errors.add(error)
+                    say(f"{_stamp()} warning: cannot follow the runs through Prefect's API: {error}")
             await asyncio.sleep(WATCH_EVERY_S)
