@@ -32,7 +32,7 @@ allow_private_hosts = true
 retries = 0
 
 [extract]
-workers = 0
+workers = 1                  # rechecked pages are extracted on the worker pool, as in production
 
 [revisions]
 recheck_minutes = 0          # every run rechecks what earlier runs stored
