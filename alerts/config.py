@@ -89,10 +89,14 @@ class SlackChannel:
     timeout: float = 30
 
 
+ConsoleFormat = Literal["compact", "full"]
+
+
 @dataclass(frozen=True, slots=True)
 class ConsoleChannel:
     name: str
     stream: TextIO | None = field(default=None, repr=False, compare=False)  # None: sys.stdout
+    format: ConsoleFormat = "compact"  # one line per story, or every detail (the email's text)
 
 
 Channel = EmailChannel | SlackChannel | ConsoleChannel

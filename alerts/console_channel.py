@@ -1,16 +1,57 @@
-"""Print alerts: a channel that needs no secret, for trying newswatch out and for demos."""
+"""Print alerts: a channel that needs no secret, for trying newswatch out and for demos.
+
+By default a compact digest: a headline, then one line per story (its rules, title, outlet and
+link), so a run that finds hundreds of stories prints as many lines, not blocks of snippets. With
+`format = "full"` the channel prints the email's plain text (every actor, keyword and snippet).
+Whatever the format, no control character from the web reaches the terminal.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import TextIO
 
 from alerts.config import ConsoleChannel
 from alerts.errors import DeliveryError
+from alerts.render import render_console
+from alerts.text import one_line, safe_url, shorten, terminal_safe
+from extractors.records import Alert
+
+TITLE_LIMIT = 140
+
+
+def console_text(channel: ConsoleChannel, alerts: Sequence[Alert]) -> str:
+    return render_console(alerts) if channel.format == "full" else compact_digest(alerts)
+
+
+def compact_digest(alerts: Sequence[Alert]) -> str:
+    """'newswatch: N new stories (rules)', then '  [rules] title — outlet — link' per story (an
+    operational alert has no link)."""
+    stories: dict[object, tuple[Alert, dict[str, None]]] = {}
+    for alert in alerts:  # a story several rules fired for is one line, with every rule
+        # operational alerts have no article (id 0): each is a line of its own
+        key = alert.story.article_id or ("alert", alert.alert_id)
+        stories.setdefault(key, (alert, {}))[1][alert.rule] = None
+    all_rules = dict.fromkeys(rule for _, rules in stories.values() for rule in rules)
+    noun = "story" if len(stories) == 1 else "stories"
+    lines = [f"newswatch: {len(stories)} new {noun} ({_plain(', '.join(all_rules), 200)})"]
+    for alert, rules in stories.values():
+        story = alert.story
+        title = _plain(story.title, TITLE_LIMIT) or "(untitled)"
+        link = safe_url(story.url) or ("(link withheld: not an http(s) link)" if story.url else "")
+        line = f"  [{_plain(', '.join(rules), 100)}] {title} — {_plain(story.feed, 60)}"
+        lines.append(f"{line} — {link}" if link else line)
+    return "\n".join(lines) + "\n"
+
+
+def _plain(text: str, limit: int) -> str:
+    return shorten(one_line(text or "").strip(), limit)
 
 
 def send_console(channel: ConsoleChannel, text: str) -> None:
     stream: TextIO = channel.stream or sys.stdout
+    text = terminal_safe(text)  # titles and snippets come from the web
     try:
         stream.write(text if text.endswith("\n") else text + "\n")
         stream.flush()

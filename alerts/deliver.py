@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alerts.config import Channel, ConsoleChannel, EmailChannel, SlackChannel
-from alerts.console_channel import send_console
+from alerts.console_channel import console_text, send_console
 from alerts.email_channel import send_email
 from alerts.errors import DeliveryError, redact
-from alerts.render import render_console, render_email, render_slack
+from alerts.render import render_email, render_slack
 from alerts.slack_channel import send_slack
 from extractors.records import Alert
 
@@ -28,7 +28,7 @@ def _send(channel: Channel, alerts: Sequence[Alert]) -> None:
     elif isinstance(channel, SlackChannel):
         send_slack(channel, *render_slack(alerts))
     elif isinstance(channel, ConsoleChannel):
-        send_console(channel, render_console(alerts))
+        send_console(channel, console_text(channel, alerts))
     else:
         raise DeliveryError(f"unknown channel type {type(channel).__name__}")
 

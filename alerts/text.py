@@ -12,6 +12,16 @@ _BREAKING = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _INVISIBLE = re.compile(r"[\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 
 
+# What makes a terminal act instead of show: C0 controls but tab and newline (ESC starts escape
+# sequences, BEL rings, CR and BS overwrite), DEL, C1 controls (0x9B is an 8-bit CSI), bidi overrides.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Text for a terminal: the characters above removed; tabs and newlines kept."""
+    return _TERMINAL_UNSAFE.sub("", text)
+
+
 def one_line(text: str) -> str:
     """Collapse every run of whitespace or control characters to one space; drop invisible marks."""
     return _BREAKING.sub(" ", _INVISIBLE.sub("", text))

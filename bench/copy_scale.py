@@ -23,8 +23,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.figures import print_cores, print_table
 from bench.site import sentence_pool, shared_available
-from bench.throughput import print_cores, print_table
 
 REAL_STORED = 1_500
 BATCH = 1_000

@@ -151,6 +151,7 @@ class SitePage:
     source: int  # whose text it has: its own index, or its original's for a copy
     copy_of: int | None = None  # index of the original page
     near: bool = False  # a copy with a paragraph cut
+    summary: str = ""  # the feed item's description
 
     @property
     def code(self) -> str:
@@ -165,6 +166,7 @@ class Site:
     feed_paths: list[str]
     pages: list[SitePage] = field(default_factory=list)
     templates: int = 0  # real pages used as templates
+    linked: int = 0  # the feeds link the first `linked` pages (see write_feeds)
 
     def feed_host(self, feed: int) -> str:
         return self.hosts[feed % len(self.hosts)]
@@ -210,8 +212,10 @@ def build_site(
     seed: int = 1,
     templates: list[Template] | None = None,
     pool: list[str] | None = None,
+    linked: int | None = None,
 ) -> Site:
-    """Write `pages` article pages and `feeds` RSS feeds under root; page i is linked by feed i % feeds."""
+    """Write `pages` article pages and `feeds` RSS feeds under root; page i is linked by feed i % feeds.
+    The feeds link only the first `linked` pages (default: all); `write_feeds` links more later."""
     rng = random.Random(seed)
     pool = pool if pool is not None else sentence_pool()
     templates = templates if templates is not None else usable_templates(load_templates(), pool)
@@ -244,21 +248,37 @@ def build_site(
             source=original if original is not None else i,
             copy_of=original,
             near=near,
+            summary=paras[0].split(". ")[0][:200],
         )
         site.pages.append(page)
         (root / page.path.lstrip("/")).write_text(template.render(paras), encoding="utf-8")
-    by_feed: dict[int, list[int]] = {}
-    for i, page in enumerate(site.pages):
-        by_feed.setdefault(page.feed, []).append(i)
-    start = datetime(2026, 3, 1, tzinfo=UTC)
-    for j, path in enumerate(site.feed_paths):
-        items = [_rss_item(site.pages[i], start + timedelta(minutes=i), texts[i]) for i in by_feed.get(j, [])]
-        (root / path.lstrip("/")).write_text(_rss(f"feed {j}", items), encoding="utf-8")
+    write_feeds(site, pages if linked is None else linked)
     return site
 
 
-def _rss_item(page: SitePage, published: datetime, paras: list[str]) -> str:
-    summary = paras[0].split(". ")[0][:200]
+def write_feeds(site: Site, linked: int) -> list[int]:
+    """(Re)write the feeds so that they link the first `linked` pages; only feeds whose items change
+    are written (an unchanged feed keeps its validators, so it still answers 304). Returns the
+    indexes of the feeds written."""
+    before = site.linked
+    site.linked = linked
+    by_feed: dict[int, list[int]] = {}
+    for i, page in enumerate(site.pages[:linked]):
+        by_feed.setdefault(page.feed, []).append(i)
+    changed = {p.feed for p in site.pages[min(before, linked) : max(before, linked)]} if before else None
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    written = []
+    for j, path in enumerate(site.feed_paths):
+        if changed is not None and j not in changed:
+            continue
+        items = [_rss_item(site.pages[i], start + timedelta(minutes=i)) for i in by_feed.get(j, [])]
+        (site.root / path.lstrip("/")).write_text(_rss(f"feed {j}", items), encoding="utf-8")
+        written.append(j)
+    return written
+
+
+def _rss_item(page: SitePage, published: datetime) -> str:
+    summary = page.summary
     return (
         "<item>"
         f"<title>{html.escape(page.title)}</title>"
@@ -360,6 +380,13 @@ class SiteServer:
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
+
+    def reload(self) -> None:
+        """Serve the files as they are now on disk (after write_feeds); returns once they are."""
+        assert self.process is not None and self.process.stdout is not None
+        self.process.send_signal(signal.SIGHUP)
+        if self.process.stdout.readline().strip() != "reloaded":
+            raise RuntimeError("the site server did not reload")
 
 
 def serve(root: Path, port: int, hosts: list[str]) -> None:

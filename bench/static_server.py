@@ -5,6 +5,8 @@ request costs a dict lookup and one write; `flows.demo.replay.ReplayServer`, whi
 took ~12 times more CPU per page fetched once. `{{BASE}}` in text files becomes the base URL of the
 address the request came to. GET and HEAD, HTTP/1.1 keep-alive, conditional GETs; one asyncio loop
 for all addresses, in a child process: `python -m bench.site serve ROOT PORT HOST...` (SiteServer).
+SIGHUP makes it read the files that changed (SiteServer.reload), so a benchmark can add pages to a
+site between runs without a new server (a new port would make every URL new).
 """
 
 from __future__ import annotations
@@ -54,16 +56,25 @@ class Resource:
         return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp() >= self.mtime
 
 
-def load(root: Path, bases: list[str]) -> list[dict[str, Resource]]:
-    """For each base URL, the files under root by URL path; pages without `{{BASE}}` are held once."""
+def load(
+    root: Path, bases: list[str], previous: list[dict[str, Resource]] | None = None
+) -> list[dict[str, Resource]]:
+    """For each base URL, the files under root by URL path; pages without `{{BASE}}` are held once.
+    Files unchanged since `previous` (the same ETag) are not read again."""
     sites: list[dict[str, Resource]] = [{} for _ in bases]
     for path in root.rglob("*"):
         if not path.is_file():
             continue
-        stat, body, suffix = path.stat(), path.read_bytes(), path.suffix.lower()
+        stat, suffix = path.stat(), path.suffix.lower()
         etag = f'"{stat.st_mtime_ns:x}-{stat.st_size:x}"'  # changes with the file, needs no hashing
+        url_path = "/" + path.relative_to(root).as_posix()
+        if previous and (old := previous[0].get(url_path)) is not None and old.etag == etag:
+            for site, before in zip(sites, previous, strict=True):
+                site[url_path] = before[url_path]
+            continue
+        body = path.read_bytes()
         kind = CONTENT_TYPES.get(suffix, "application/octet-stream")
-        url_path, mtime = "/" + path.relative_to(root).as_posix(), int(stat.st_mtime)
+        mtime = int(stat.st_mtime)
         if suffix in TEXT_SUFFIXES and b"{{BASE}}" in body:
             for site, base in zip(sites, bases, strict=True):
                 site[url_path] = Resource(body.replace(b"{{BASE}}", base.encode("ascii")), etag, mtime, kind)
@@ -124,14 +135,16 @@ class Connection(asyncio.Protocol):
 
 
 async def serve(root: Path, port: int, hosts: list[str]) -> None:
-    """Print "ready" once listening on every host; return on SIGTERM or SIGINT, or when orphaned."""
+    """Print "ready" once listening on every host; return on SIGTERM or SIGINT, or when orphaned.
+    On SIGHUP, read the files that changed again and print "reloaded"."""
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda *_: None)  # clients hanging up are normal: never print tracebacks
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     parent = os.getppid()
-    sites = load(root, [f"http://{h}:{port}" for h in hosts])
+    bases = [f"http://{h}:{port}" for h in hosts]
+    sites = load(root, bases)
     try:
         servers = [
             await loop.create_server(lambda site=site: Connection(site), host, port)
@@ -139,6 +152,14 @@ async def serve(root: Path, port: int, hosts: list[str]) -> None:
         ]
     except OSError as exc:  # the port was taken after it was chosen: the parent retries
         sys.exit(f"bench site server: {exc}")
+
+    def reload() -> None:  # files changed on disk (a benchmark added pages): serve them from now on
+        for site, new in zip(sites, load(root, bases, sites), strict=True):
+            site.clear()  # in place: every connection holds its address's dict
+            site.update(new)
+        print("reloaded", flush=True)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     print("ready", flush=True)
     while not stop.is_set() and os.getppid() == parent:  # a benchmark that died must not leave us behind
         with contextlib.suppress(TimeoutError):

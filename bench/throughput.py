@@ -1,41 +1,47 @@
-"""End-to-end throughput of one full `ingest` over a generated local site, against the extraction ceiling.
+"""Throughput: newswatch against the scripts a user would write instead, on the same pages, in one run.
 
-A site of N article pages (built from the extraction benchmark's real pages, see bench/site.py)
-across M feeds on several loopback hosts is served by its own process. The bench times a trivial
-flow first (Prefect's fixed start-up: the ephemeral API server), then one full ingest, and prints
-pages/s, the run's stage timings, CPU per process, peak RSS, and the extraction ceiling:
-`extract_page` alone over a sample of the same pages in one process, times the number of cores.
+A site of N article pages (built from the extraction benchmark's real pages, see bench/site.py), 20
+pages a feed by default, on 8 loopback hosts, is served by its own process. Each round runs every
+contender (bench/contenders.py) as a command of its own, start-up included, with a fresh store; the
+order alternates between rounds. For each run it prints wall time, CPU seconds of the whole process
+tree (bench/proctree.py: exact, from the kernel's rusage), CPU and wall per page, peak memory of the
+tree, the share of the cores busy second by second, the pages stored, and for newswatch where its
+wall time went. Then each contender runs again over its own store: once with nothing new (every feed
+unchanged: a quiet re-run) and once with `--new-share` more pages linked from the feeds. Figures
+only: no target, no verdict.
 
-    python -m bench.throughput [--quick] [--pages 2000] [--feeds 100]
+    python -m bench.throughput [--quick] [--pages 2000] [--feeds N] [--rounds N] [--contenders a,b]
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
-import multiprocessing.connection
 import os
+import shutil
 import statistics
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import psutil
 
-from bench.site import (
-    MARKER_CODE,
-    ROOT,
-    Site,
-    SiteServer,
-    build_site,
-    loopback_hosts,
-    shared_available,
-    write_config,
+from bench.contenders import CONTENDERS, DEFAULT, Stored, command, stored
+from bench.figures import (
+    cores,
+    machine_cpu_seconds,
+    mib,
+    percentiles,
+    print_cores,
+    print_grid,
+    print_table,
+    sparkline,
 )
+from bench.newswatch_driver import parse_output
+from bench.proctree import TreeRun, measure
+from bench.site import ROOT, Site, SiteServer, build_site, loopback_hosts, shared_available, write_feeds
 
+KINDS = {"full": "full run", "quiet": "quiet re-run (nothing new)", "new": "re-run with new pages"}
 STAGES = (
     "open_and_seed",
     "poll",
@@ -50,653 +56,408 @@ STAGES = (
 INSIDE = {
     "fetch_extract_judge": ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches")
 }
-TARGET_RATIO = 0.8
+LABELS = {
+    "poll": "poll (until the first shard of feeds is in)",
+    "fetch_task_s": "fetch (summed over the tasks, which overlap: not wall)",
+    "extract_task_s": "extract (summed over the tasks, which overlap: not wall)",
+    "build_s": "build articles (topic, records)",
+    "judge": "judge copies",
+    "match": "match the watchlist",
+    "write_batches": "write each batch",
+}
 
 
-STEADY_SPREAD = 0.10  # the two ceiling measurements of a run differ by more: the host's speed moved
+@dataclass
+class Outcome:
+    """One run of one contender."""
 
-
-class Ratios(NamedTuple):
-    """End to end / ceiling, two ways. `whole`: pages over the ingest call's whole wall time.
-    `beyond_prefect`: over that time less Prefect's own cost of one flow run (creating it, setting
-    its states: the wall time of a trivial flow run just before), which is fixed like its start-up
-    and not counted either. Both 0.0 when the bench was skipped. `rate` (pages/s end to end) and
-    `ceilings` (the one-process ceiling, pages/s, before and after the run) let several runs be
-    pooled."""
-
-    whole: float
-    beyond_prefect: float
-    rate: float = 0.0
-    ceilings: tuple[float, ...] = ()
-    vs_parallel: float = 0.0  # end to end / all cores extracting at once (not the target's ceiling)
+    contender: str
+    round: int
+    kind: str  # a key of KINDS
+    tree: TreeRun
+    report: dict | None  # what the command printed last (`BENCH {json}`), None if nothing
+    stored: Stored | None
+    server_cpu: float  # the site server's CPU during the run
+    others_cpu: float  # the rest of the machine's CPU during the run: other work on the host
+    errors: list[str]  # distinct lines the command wrote to stderr
 
     @property
-    def steady(self) -> bool:
-        """The host ran at one speed around this run: its two ceiling measurements agree."""
-        return bool(self.ceilings) and ceiling_spread(self.ceilings) <= STEADY_SPREAD
+    def ok(self) -> bool:
+        return self.tree.returncode == 0 and (self.report is not None or self.contender == "newswatch-cli")
 
 
-def ceiling_spread(ceilings: tuple[float, ...]) -> float:
-    """How far apart the ceiling measurements are, as a share of the faster one."""
-    return (max(ceilings) - min(ceilings)) / max(ceilings)
+class Bench:
+    """The site, its server and a scratch directory; runs contenders and keeps their outcomes."""
+
+    def __init__(self, tmp: Path, site: Site, server: SiteServer):
+        self.tmp, self.site, self.server = tmp, site, server
+        self.env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home")}  # this bench's alone
+        self.outcomes: list[Outcome] = []
+
+    def workdir(self, contender: str, round_no: int) -> Path:
+        path = self.tmp / f"round{round_no}" / contender
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def run(self, contender: str, round_no: int, kind: str) -> Outcome:
+        workdir = self.workdir(contender, round_no)
+        cmd = command(contender, workdir, self.site, self.server.port, cores())
+        out, err = workdir / f"{kind}.out", workdir / f"{kind}.err"
+        server = psutil.Process(self.server.pid)
+        server0, machine0 = _cpu(server), machine_cpu_seconds()
+        tree = measure(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=err)
+        server_cpu, machine = _cpu(server) - server0, machine_cpu_seconds() - machine0
+        errors = list(dict.fromkeys(line.strip() for line in err.read_text(errors="replace").splitlines()))
+        outcome = Outcome(
+            contender,
+            round_no,
+            kind,
+            tree,
+            parse_output(out.read_text(errors="replace")),
+            stored(contender, workdir, self.site),
+            server_cpu,
+            machine - tree.cpu_s - server_cpu,
+            [e for e in errors if e],
+        )
+        self.outcomes.append(outcome)
+        return outcome
+
+    def warm_up(self) -> None:
+        """One trivial flow, not measured: Prefect creates its database in the fresh PREFECT_HOME (a
+        user's first run only), and the interpreter's and libraries' files get into the page cache."""
+        measure(command("prefect", self.tmp, self.site, self.server.port, cores()), cwd=ROOT, env=self.env)
 
 
-def cores() -> int:
-    return os.cpu_count() or 1
+def _cpu(proc: psutil.Process) -> float:
+    t = proc.cpu_times()
+    return t.user + t.system
 
 
-def print_cores() -> None:
-    """Cores, and the load already on them (other work on the machine skews every figure)."""
-    print(
-        f"machine: {cores()} cores (os.cpu_count), {len(os.sched_getaffinity(0))} usable by this process;"
-        f" load average before: {os.getloadavg()[0]:.1f} (1 min)"
+# ---- printing one run -------------------------------------------------------------------------
+
+
+def print_outcome(o: Outcome, pages: int) -> None:
+    t = o.tree
+    title = f"{o.contender}, round {o.round}, {KINDS[o.kind]}"
+    if not o.ok:
+        print(f"  {title}: FAILED (exit code {t.returncode}) after {t.wall_s:.1f} s")
+        for line in o.errors[-8:]:
+            print(f"      {line[:200]}")
+        return
+    busy = t.busy(cores())
+    p10, p50, p90 = percentiles(busy)
+    per_page = o.kind == "full" and o.contender != "prefect"
+    rows = [
+        (
+            "wall",
+            f"{t.wall_s:7.2f} s" + (f"   {1000 * t.wall_s / pages:6.2f} ms/page" if per_page else ""),
+        ),
+        (
+            "CPU, whole tree",
+            f"{t.cpu_s:7.2f} s   (user {t.user_s:.1f} + system {t.sys_s:.1f})"
+            + (f"   {1000 * t.cpu_s / pages:6.2f} ms/page" if per_page else ""),
+        ),
+        ("peak memory", f"{mib(t.peak_rss):>9} (sum of the tree's RSS, sampled every 0.5 s)"),
+        (
+            "cores busy",
+            f"{t.cpu_s / t.wall_s / cores():6.1%} mean;  1-s samples p10 {p10:.0%}  p50 {p50:.0%}  p90 {p90:.0%}"
+            f"   [{sparkline(busy)}] (10 parts of the wall time)",
+        ),
+    ]
+    if o.stored is not None:
+        s = o.stored
+        copies = f", {s.copies} copies recognised" if o.contender.startswith("newswatch") else ""
+        rows.append(("stored", f"{s.articles} pages ({s.own_text} with their own page's text){copies}"))
+    if o.report and "counts" in o.report:
+        c = o.report["counts"]
+        rows.append(
+            (
+                "the run's counts",
+                f"{c['feeds_polled']} feeds polled ({c['feeds_unchanged']} unchanged), {c['entries_new']}"
+                f" new entries, {c['pages_fetched']} pages fetched, {c['off_topic']} off topic,"
+                f" {c['extract_empty']} empty, {c['fetch_failed']} failed",
+            )
+        )
+    if o.report and "steps" in o.report:
+        steps = o.report["steps"]
+        rows.append(
+            (
+                "the script's steps",
+                f"{o.report['entries']} pages to fetch; feeds {steps['feeds']:.2f} s, pages"
+                f" {steps['pages']:.2f} s, store {steps['store']:.2f} s (wall)",
+            )
+        )
+    rows.append(
+        (
+            "beside it",
+            f"site server CPU {o.server_cpu:.1f} s; other processes on the machine {o.others_cpu:.1f} s CPU"
+            + (f"; {t.adopted} orphans waited for" if t.adopted else "")
+            + (f"; {t.killed} left running, killed" if t.killed else ""),
+        )
     )
+    if o.errors:
+        rows.append(("stderr", f"{len(o.errors)} distinct lines, e.g. {o.errors[0][:150]}"))
+    print(f"  {title}")
+    print_table(rows, indent="    ")
+    if o.report and "timings" in o.report:
+        print_stages(o)
+    elif o.report and o.contender == "prefect":
+        print_table(phases(o, {}), indent="    ")
 
 
-def mib(n: float) -> str:
-    return f"{n / 2**20:,.0f} MiB"
+def phases(o: Outcome, timings: dict[str, float]) -> list[tuple[str, str]]:
+    """The driver's wall time cut at its stamps: start-up, imports, the call, after it."""
+    r, t = o.report or {}, o.tree
+    end = t.started + t.wall_s
+    inside = sum(timings.get(s, 0.0) for s in STAGES)
+    call = r["returned"] - r["imported"]
+    rows = [
+        ("interpreter start-up", r["started"] - t.started),
+        ("imports (Prefect, newswatch)", r["imported"] - r["started"]),
+    ]
+    if timings:
+        rows.append(("run_ingest outside its stages (Prefect: server start-up, flow run)", call - inside))
+        rows.append(("run_ingest's stages, below", inside))
+    else:
+        rows.append(("the trivial flow run (Prefect: server start-up, flow and task run)", call))
+    rows.append(("after the call returned, to exit", end - r["returned"]))
+    return [(k, f"{v:7.2f} s {v / t.wall_s:6.1%}") for k, v in rows]
 
 
-@dataclass
-class Usage:
-    """Peak RSS and CPU seconds of a group of processes over a measured interval."""
-
-    peak_rss: float = 0.0  # peak of the group's summed RSS
-    cpu_s: float = 0.0
-    processes: int = 0
-
-
-@dataclass
-class ProcessMonitor:
-    """Samples this process and its descendants (minus `exclude`) in a thread.
-
-    Groups: "flow" (this process), "prefect server" (the ephemeral API server), "workers"
-    (everything else: extraction workers and their forkserver, Dask scheduler/nanny/workers).
-    A process started after the monitor counts all its CPU, though it is found up to `rescan_every`
-    late; one alive before counts what it used after the monitor started. One that ends first
-    loses what it used after its last sample (at most `interval` of its CPU): the extraction workers
-    stop right after the run, so the end of their last work may go uncounted and read as idle (in a
-    run of session 17, ~0.35 core-seconds, against the idle time in /proc/stat). The sampler runs in
-    the flow process and its CPU counts as the flow's, so it is kept cheap: the list of descendants
-    (a scan of all of /proc) is renewed every `rescan_every`, memory and CPU of the known ones read
-    every `interval`. Measured beside five processes: ~10 ms of CPU
-    a second with 0.2 s and 1 s, ~4 with 0.5 s and 3 s (0.2 s less of the flow's CPU in a run).
-    """
-
-    exclude: set[int] = field(default_factory=set)
-    interval: float = 0.5
-    rescan_every: float = 3.0
-    usage: dict[str, Usage] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _cpu0: dict[int, float] = field(default_factory=dict)
-    _cpu: dict[int, tuple[str, float]] = field(default_factory=dict)
-    _procs: dict[int, tuple[psutil.Process, str]] = field(default_factory=dict)
-    _scanned: float = 0.0
-    _before: set[int] = field(default_factory=set)  # the processes alive when the monitor started
-
-    def _group(self, proc: psutil.Process) -> str:
-        if proc.pid == os.getpid():
-            return "flow"
-        try:
-            cmd = " ".join(proc.cmdline())
-        except psutil.Error:
-            return "workers"
-        return "prefect server" if "uvicorn" in cmd else "workers"
-
-    def _rescan(self) -> None:
-        me = psutil.Process()
-        for proc in [me, *me.children(recursive=True)]:
-            if proc.pid not in self.exclude and proc.pid not in self._procs:
-                self._procs[proc.pid] = (proc, self._group(proc))
-        self._scanned = time.monotonic()
-
-    def sample(self) -> None:
-        if time.monotonic() - self._scanned >= self.rescan_every:
-            self._rescan()
-        rss: dict[str, float] = {}
-        for pid, (proc, group) in list(self._procs.items()):
-            try:
-                with proc.oneshot():
-                    mem = proc.memory_info().rss
-                    times = proc.cpu_times()
-            except psutil.Error:
-                del self._procs[pid]
-                continue
-            cpu = times.user + times.system
-            if pid not in self._cpu0:
-                self._cpu0[pid] = cpu if pid in self._before else 0.0
-            self._cpu[pid] = (group, cpu - self._cpu0[pid])
-            rss[group] = rss.get(group, 0.0) + mem
-        for group, value in rss.items():
-            u = self.usage.setdefault(group, Usage())
-            u.peak_rss = max(u.peak_rss, value)
-        total = self.usage.setdefault("total", Usage())
-        total.peak_rss = max(total.peak_rss, sum(rss.values()))
-
-    def cpu_of(self, pid: int) -> float:
-        """CPU seconds counted for one process so far (0.0 if it was never found)."""
-        return self._cpu.get(pid, ("", 0.0))[1]
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def __enter__(self) -> ProcessMonitor:
-        self._rescan()
-        self._before = set(self._procs)
-        self.sample()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.sample()
-        for group, cpu in self._cpu.values():
-            u = self.usage.setdefault(group, Usage())
-            u.cpu_s += cpu
-            u.processes += 1
-            self.usage["total"].cpu_s += cpu
-            self.usage["total"].processes += 1
+def print_stages(o: Outcome) -> None:
+    """Where newswatch's wall time went: the driver's phases, then RunResult.timings."""
+    timings: dict[str, float] = o.report["timings"]
+    wall = o.tree.wall_s
+    rows = phases(o, timings)
+    after = rows.pop()  # after the call: printed below the stages
+    inner = {k for ks in INSIDE.values() for k in ks}
+    for stage in [*STAGES, *(k for k in timings if k not in STAGES and k not in inner)]:
+        if stage in timings:
+            rows.append(
+                (f"  {LABELS.get(stage, stage)}", f"{timings[stage]:7.2f} s {timings[stage] / wall:6.1%}")
+            )
+        for sub in INSIDE.get(stage, ()):
+            if sub in timings:
+                rows.append((f"    {LABELS.get(sub, sub)}", f"{timings[sub]:7.2f} s"))
+    rows.append(after)
+    print("    where the wall time went (stages: RunResult.timings; indented twice: inside the stage above)")
+    print_table(rows, indent="      ")
 
 
-def cpu_seconds(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system + t.children_user + t.children_system
+# ---- the summary ---------------------------------------------------------------------------------
 
 
-def machine_cpu_seconds() -> float:
-    """CPU seconds used on the whole machine so far (every process, every core)."""
-    t = psutil.cpu_times()
-    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
 
 
-def prefect_startup() -> tuple[float, float]:
-    """(first trivial flow run, second trivial flow run) in seconds: start-up, then per-run overhead."""
-    from flows.ingest.oneshot import one_shot_settings, prefect_defaults
+def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
+    n = cores()
+    full = [o for o in outcomes if o.kind == "full" and o.ok]
+    by = {c: [o for o in full if o.contender == c] for c in dict.fromkeys(o.contender for o in full)}
+    label = "median of " + str(rounds) + " rounds" if rounds > 1 else "one round"
+    print(f"\n== full runs: {pages} pages ({label}; CPU: whole process tree; per page of the site) ==")
+    header = [
+        "contender",
+        "wall s",
+        "CPU s",
+        "CPU ms/page",
+        "wall ms/page",
+        "peak memory",
+        "cores busy",
+        "stored",
+        "others' CPU s",
+    ]
+    rows = []
+    for c, runs in by.items():
+        wall, cpu = _median([o.tree.wall_s for o in runs]), _median([o.tree.cpu_s for o in runs])
+        rows.append(
+            [
+                c,
+                f"{wall:.1f}",
+                f"{cpu:.1f}",
+                "" if c == "prefect" else f"{1000 * cpu / pages:.1f}",
+                "" if c == "prefect" else f"{1000 * wall / pages:.1f}",
+                mib(_median([o.tree.peak_rss for o in runs])),
+                f"{cpu / wall / n:.0%}",
+                "" if runs[0].stored is None else str(runs[0].stored.articles),
+                f"{_median([o.others_cpu for o in runs]):.0f}",
+            ]
+        )
+    if by.get("newswatch") and by.get("prefect"):
+        # each round's newswatch less that round's trivial flow, then the median
+        pairs = [
+            (a.tree.wall_s - b.tree.wall_s, a.tree.cpu_s - b.tree.cpu_s)
+            for a in by["newswatch"]
+            for b in by["prefect"]
+            if a.round == b.round
+        ]
+        wall, cpu = _median([w for w, _ in pairs]), _median([c for _, c in pairs])
+        rows.insert(
+            list(by).index("newswatch") + 1,
+            ["newswatch less Prefect's fixed cost", f"{wall:.1f}", f"{cpu:.1f}", f"{1000 * cpu / pages:.1f}",
+             f"{1000 * wall / pages:.1f}", "", "", "", ""],
+        )  # fmt: skip
+    print_grid(header, rows)
+    print(
+        "(others' CPU s: the rest of the machine's CPU during the run, other work on the host: the more"
+        " of it, the less the wall times say)"
+    )
+    if rounds > 1:
+        print("each round (wall s / CPU s):")
+        print_table(
+            [
+                (c, "   ".join(f"r{o.round} {o.tree.wall_s:.1f} / {o.tree.cpu_s:.1f}" for o in runs))
+                for c, runs in by.items()
+            ]
+        )
+    reruns = [o for o in outcomes if o.kind != "full" and o.ok]
+    if reruns:
+        print(f"\n== re-runs over each contender's own store ({label}) ==")
+        kinds = [k for k in ("quiet", "new") if any(o.kind == k for o in reruns)]
+        header = ["contender"] + [f"{KINDS[k]}: wall s / CPU s" for k in kinds]
+        rows = []
+        for c in dict.fromkeys(o.contender for o in reruns):
+            row = [c]
+            for k in kinds:
+                runs = [o for o in reruns if o.contender == c and o.kind == k]
+                row.append(
+                    f"{_median([o.tree.wall_s for o in runs]):.2f} / {_median([o.tree.cpu_s for o in runs]):.2f}"
+                    if runs
+                    else ""
+                )
+            rows.append(row)
+        print_grid(header, rows)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        print("runs that failed: " + ", ".join(f"{o.contender} round {o.round} {o.kind}" for o in failed))
 
-    prefect_defaults()
-    from prefect import flow, task
 
-    @task
-    def one() -> int:
-        return 1
-
-    @flow(name="bench-noop")
-    def noop() -> int:
-        return one.submit().result()
-
-    out = []
-    for _ in range(2):
-        start = time.perf_counter()
-        with one_shot_settings():  # as run_ingest runs the ingest flow
-            noop()
-        out.append(time.perf_counter() - start)
-    return out[0], out[1]
+# ---- the extraction reference -------------------------------------------------------------------
 
 
-def extraction_ceiling(site: Site, sample: int) -> tuple[int, float]:
-    """(pages, pages/s) of `extract_page` in this process over the first `sample` pages of the site,
-    given as the workers get them: the bytes as served, with the Content-Type the site sends."""
-    paths = [site.root / p.path.lstrip("/") for p in site.pages[:sample]]
-    extract, bodies = _extraction_of(paths)
-    start = time.perf_counter()
-    extract(bodies)
-    return len(bodies), len(bodies) / (time.perf_counter() - start)
+def extraction_reference(site: Site, sample: int) -> None:
+    """CPU per page of newswatch's `extract_page` and of `trafilatura.extract` (its defaults, as the
+    scripts call it) alone, in this process, over the first `sample` pages of the site, interleaved
+    page by page so a change in the host's speed touches both alike."""
+    import trafilatura
 
-
-def _extraction_of(paths: list[Path]):
-    """(a function extracting a list of page bodies, the bodies), imports done and caches warm."""
     from extractors.extract import extract_page
     from flows.demo.replay import CONTENT_TYPES
 
     content_type = CONTENT_TYPES[".html"]
-    bodies = [p.read_bytes() for p in paths]
-
-    def extract(pages: list[bytes]) -> None:
-        for i, body in enumerate(pages):
-            extract_page(body, f"http://example.org/{i}", content_type)
-
-    extract(bodies[:1])  # imports and caches
-    return extract, bodies
-
-
-def parallel_extraction(site: Site, sample: int, processes: int) -> tuple[int, float]:
-    """(pages, pages/s) of the same pages as `extraction_ceiling`, split between `processes`
-    processes that extract at once, timed from when all are ready; pages as the processes counted
-    them, so a share lost on the way cannot pass for a fast measurement. The ceiling assumes that N cores extract N times
-    as fast as one; this shows what they deliver on this machine at this moment."""
-    ctx = multiprocessing.get_context("spawn")  # this process has threads (Prefect, after the run)
-    paths = [site.root / p.path.lstrip("/") for p in site.pages[:sample]]
-    ready = ctx.Barrier(processes + 1)
-    children, pending = [], set()
-    for i in range(processes):
-        mine, theirs = ctx.Pipe(duplex=False)
-        child = ctx.Process(target=_extract_share, args=(paths[i::processes], ready, theirs))
-        child.start()
-        theirs.close()
-        children.append(child)
-        pending.add(mine)
-    try:
-        try:
-            ready.wait(timeout=120)
-        except threading.BrokenBarrierError:
-            raise RuntimeError("a process of the parallel extraction measurement failed to start") from None
-        start = time.perf_counter()
-        extracted = 0
-        while pending:  # each child says how many pages it did; one that dies says nothing
-            for conn in multiprocessing.connection.wait(list(pending)):
-                try:
-                    extracted += conn.recv()
-                except EOFError:
-                    raise RuntimeError("a process of the parallel extraction measurement failed") from None
-                pending.discard(conn)
-        return extracted, extracted / (time.perf_counter() - start)
-    finally:
-        for child in children:
-            child.join(10)
+    bodies = [(site.root / p.path.lstrip("/")).read_bytes() for p in site.pages[:sample]]
+    url = "http://bench.example/article.html"
+    extract_page(bodies[0], url, content_type), trafilatura.extract(bodies[0], url=url)  # imports, caches
+    ours = theirs = 0.0
+    for body in bodies:
+        t0 = time.process_time()
+        extract_page(body, url, content_type)
+        t1 = time.process_time()
+        trafilatura.extract(body, url=url)
+        ours, theirs = ours + t1 - t0, theirs + time.process_time() - t1
+    print(
+        f"extraction alone, one process, {len(bodies)} pages of the site: newswatch's extract_page"
+        f" {1000 * ours / len(bodies):.1f} ms CPU/page, trafilatura.extract (defaults)"
+        f" {1000 * theirs / len(bodies):.1f} ms CPU/page"
+    )
 
 
-def _extract_share(paths: list[Path], ready, done) -> None:
-    try:
-        extract, bodies = _extraction_of(paths)
-    except BaseException:
-        ready.abort()  # the parent stops waiting at once
-        raise
-    ready.wait(timeout=120)
-    extract(bodies)
-    done.send(len(bodies))
-
-
-def fingerprint_cost(site: Site, sample: int) -> float:
-    """Seconds per page of `fingerprint` (which the extraction workers run next to extraction, so the
-    run's timings cannot show it apart) over the texts of the first `sample` pages, in this process."""
-    from extractors.extract import extract_page
-    from extractors.fingerprint import fingerprint
-    from flows.demo.replay import CONTENT_TYPES
-
-    texts = []
-    for p in site.pages[:sample]:
-        got = extract_page((site.root / p.path.lstrip("/")).read_bytes(), None, CONTENT_TYPES[".html"])
-        if got is not None:
-            texts.append(got.text)
-    start = time.perf_counter()
-    for text in texts:
-        fingerprint(text)
-    return (time.perf_counter() - start) / max(1, len(texts))
-
-
-def check_articles(db: Path, site: Site) -> dict[str, int]:
-    """Stored articles by whose marker their text holds: their own page's, another page's, none."""
-    import duckdb
-
-    by_path = {p.path: p for p in site.pages}
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        rows = con.execute("SELECT url, text FROM articles WHERE feed <> 'seed'").fetchall()
-        copies = con.execute("SELECT count(*) FROM duplicates").fetchall()[0][0]
-    finally:
-        con.close()
-    out = {"stored": len(rows), "own": 0, "other": 0, "none": 0, "duplicates": copies}
-    for url, text in rows:
-        page = by_path.get("/" + url.split("/", 3)[-1])
-        found = set(MARKER_CODE.findall(text))
-        if page is not None and page.code in found:
-            out["own"] += 1
-        elif found:
-            out["other"] += 1
-        else:
-            out["none"] += 1
-    return out
-
-
-def print_table(rows: list[tuple[str, str]]) -> None:
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"  {key:<{width}}  {value}")
-
-
-LABELS = {
-    "judge": "judge (dedup)",
-    "build_s": "build (topic, records)",
-    "write_batches": "write (each batch, as judged)",
-}
-
-
-def print_timings(timings: dict[str, float], wall: float, fingerprint_s: float, pages: int) -> None:
-    print("stage timings (RunResult.timings, wall seconds; indented: inside the stage above)")
-    rows = []
-    for stage in STAGES:
-        if stage in timings:
-            rows.append((stage, f"{timings[stage]:8.2f} s  {100 * timings[stage] / wall:5.1f} %"))
-        for inner in INSIDE.get(stage, ()):
-            if inner in timings:
-                label = f"  {LABELS.get(inner, inner)}" + (
-                    " (summed over tasks)" if inner.endswith("_task_s") else ""
-                )
-                rows.append((label, f"{timings[inner]:8.2f} s"))
-            if inner == "extract_task_s":
-                rows.append(
-                    (
-                        "    of which fingerprint (in the workers; timed apart)",
-                        f"{fingerprint_s * pages:8.2f} s CPU ({1000 * fingerprint_s:.2f} ms/page)",
-                    )
-                )
-    accounted = sum(timings.get(s, 0.0) for s in STAGES)
-    rows.append(("Prefect, per run (wall - stages)", f"{wall - accounted:8.2f} s"))
-    print_table(rows)
+# ---- the whole bench -----------------------------------------------------------------------------
 
 
 def run(
     pages: int,
     feeds: int,
     hosts: int,
-    per_host: int,
-    ceiling_sample: int,
-    page_batch: int | None,
-    extract_workers: int | None = None,
-) -> Ratios | None:
-    """Print the figures; the ratios to the ceiling, (0.0, 0.0) when skipped, None when the ingest
-    itself failed (a missed target is not a failure)."""
-    print(f"== end-to-end throughput: {pages} pages, {feeds} feeds, {hosts} hosts ==")
+    rounds: int,
+    contenders: list[str],
+    new_share: float,
+    reruns: bool,
+    sample: int,
+) -> int:
+    extra = round(pages * new_share) if reruns else 0
+    print(f"== throughput: {pages} pages, {feeds} feeds, {hosts} hosts, {rounds} round(s) ==")
     print_cores()
     if not shared_available():
         print("skipped: ../shared/benchmarks/extraction is absent (the site is built from its pages)")
-        return Ratios(0.0, 0.0)
-    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp:
-        tmp_path = Path(tmp)
+        return 0
+    for c in contenders:
+        print(f"  {c}: {CONTENDERS[c].what}")
+    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name:
+        tmp = Path(tmp_name)
         start = time.perf_counter()
-        site = build_site(tmp_path / "site", pages=pages, feeds=feeds, hosts=loopback_hosts(hosts))
-        sizes = [(tmp_path / "site" / p.path.lstrip("/")).stat().st_size for p in site.pages]
-        print(
-            f"site: {pages} pages from {site.templates} real page templates ({site.copies} planted copies), median page {statistics.median(sizes) / 1024:.0f} KB,"
-            f" generated in {time.perf_counter() - start:.1f} s"
+        site = build_site(
+            tmp / "site", pages=pages + extra, feeds=feeds, hosts=loopback_hosts(hosts), linked=pages
         )
-        n_ceiling, ceiling_before = extraction_ceiling(site, min(ceiling_sample, pages))
-        _, parallel_before = parallel_extraction(site, n_ceiling, cores())
-        fingerprint_s = fingerprint_cost(site, min(200, pages))
+        sizes = sorted((site.root / p.path.lstrip("/")).stat().st_size for p in site.pages[:pages])
+        print(
+            f"site: {pages} pages from {site.templates} real page templates ({site.copies} planted copies;"
+            f" {extra} more pages for the re-run with new pages), median page"
+            f" {sizes[len(sizes) // 2] / 1024:.0f} KB, generated in {time.perf_counter() - start:.1f} s"
+        )
+        if sample:
+            extraction_reference(site, min(sample, pages))
         with SiteServer(site.root, site.hosts) as server:
-            db = tmp_path / "wh" / "newswatch.duckdb"
-            cfg = write_config(
-                tmp_path / "bench.toml",
-                site,
-                server.port,
-                db,
-                per_host=per_host,
-                page_batch=page_batch,
-                extract_workers=extract_workers,
-            )
-            first, second = prefect_startup()
-            from flows.ingest.oneshot import run_ingest
-            from flows.settings import load_settings
-
-            settings = load_settings(cfg)
-            server_cpu0, machine_cpu0 = cpu_seconds(server.pid), machine_cpu_seconds()
-            with ProcessMonitor(exclude={server.pid}) as monitor:
-                start = time.perf_counter()
-                try:
-                    result = run_ingest(settings, cfg, None)
-                except Exception as exc:  # a benchmark reports a failed run; it does not hide it
-                    print(
-                        f"ingest FAILED after {time.perf_counter() - start:.1f} s: {type(exc).__name__}: {exc}"
-                    )
-                    print(
-                        "(to time one page batch, without concurrent extract tasks: --page-batch N >= pages)"
-                    )
-                    return None
-                wall = time.perf_counter() - start
-            server_cpu = cpu_seconds(server.pid) - server_cpu0
-            machine_cpu = machine_cpu_seconds() - machine_cpu0
-        # Measured again after the run; the faster of the two counts (the stricter ceiling), so a
-        # moment of other load on the machine during one measurement cannot flatter the ratio.
-        _, ceiling_after = extraction_ceiling(site, min(ceiling_sample, pages))
-        _, parallel_after = parallel_extraction(site, n_ceiling, cores())
-        ceiling_one = max(ceiling_before, ceiling_after)
-        parallel = max(parallel_before, parallel_after)
-        ceiling = ceiling_one * cores()
-        check = check_articles(db, site)
-    c = result.counts
-    processed = c["pages_fetched"]
-    rate = processed / wall
-    beyond = wall - second  # the ingest's wall time beyond Prefect's cost of a trivial flow run
-    ratios = Ratios(
-        rate / ceiling,
-        processed / beyond / ceiling if beyond > 0 else 0.0,
-        rate,
-        (ceiling_before, ceiling_after),
-        rate / parallel,
-    )
-    print(f"run: status {result.status}, {c['feeds_polled']} feeds polled, {c['entries_new']} new entries")
-    print_table(
-        [
-            ("pages fetched", f"{processed}"),
-            ("articles stored", f"{c['articles_stored']} (seed documents not counted)"),
-            ("copies found", f"{c['copies']} (planted {site.copies})"),
-            ("off topic / empty / failed", f"{c['off_topic']} / {c['extract_empty']} / {c['fetch_failed']}"),
-            (
-                "stored text holds the marker of",
-                f"its own page {check['own']}, another page {check['other']}, none {check['none']}"
-                f" (of {check['stored']})",
-            ),
-        ]
-    )
-    print_timings(result.timings, wall, fingerprint_s, processed)
-    print("throughput")
-    print_table(
-        [
-            ("Prefect start-up (first trivial flow)", f"{first:.2f} s (not counted below)"),
-            ("Prefect per-run overhead (2nd trivial flow)", f"{second:.2f} s"),
-            ("ingest wall (call to return)", f"{wall:.2f} s"),
-            ("end to end", f"{rate:.1f} pages/s, {c['articles_stored'] / wall:.1f} stored articles/s"),
-            (
-                "extraction ceiling",
-                f"{ceiling_one:.1f} pages/s in one process ({n_ceiling} pages; before the run"
-                f" {ceiling_before:.1f}, after {ceiling_after:.1f}, the faster counts) x {cores()} cores"
-                f" = {ceiling:.1f} pages/s",
-            ),
-            *(
-                []
-                if ratios.steady
-                else [
-                    (
-                        "  HOST UNSTEADY",
-                        f"the two ceiling measurements differ by {ceiling_spread(ratios.ceilings):.1%}: the"
-                        " machine's speed moved, so the ratio below measures the host as much as newswatch",
-                    )
-                ]
-            ),
-            (
-                f"  {cores()} processes extracting at once",
-                f"{parallel:.1f} pages/s (the same pages split between them; before the run"
-                f" {parallel_before:.1f}, after {parallel_after:.1f}, the faster counts) ="
-                f" {parallel / ceiling_one:.2f} x the one-process ceiling, of {cores()} assumed",
-            ),
-            ("ratio end to end / ceiling", f"{ratios.whole:.3f} ({verdict(ratios.whole)})"),
-            (
-                "  beyond Prefect's per-run overhead",
-                f"{ratios.beyond_prefect:.3f} ({verdict(ratios.beyond_prefect)}; {processed} pages in"
-                f" {beyond:.2f} s, the ingest wall less the 2nd trivial flow)",
-            ),
-            (
-                f"  end to end / {cores()} processes at once",
-                f"{ratios.vs_parallel:.3f} (what the cores deliver now, for reading the ratio above;"
-                " not the target's ceiling)",
-            ),
-        ]
-    )
-    print("processes (during the ingest call)")
-    rows = []
-    for group in ("flow", "workers", "prefect server", "total"):
-        u = monitor.usage.get(group)
-        if u:
-            rows.append(
-                (group, f"peak RSS {mib(u.peak_rss):>9}   CPU {u.cpu_s:7.1f} s   ({u.processes} processes)")
-            )
-    rows.append(("site server (own process)", f"CPU {server_cpu:7.1f} s"))
-    others = machine_cpu - monitor.usage["total"].cpu_s - server_cpu
-    rows.append(
-        ("other processes on the machine", f"CPU {others:7.1f} s (not ours: other work skews the figures)")
-    )
-    rows.append(("CPU available (wall x cores)", f"CPU {wall * cores():7.1f} s"))
-    print_table(rows)
-    print_core_budget(
-        core_budget(processed, ceiling_one, wall, cores(), monitor.usage, server_cpu, fingerprint_s)
-    )
-    return ratios
+            bench = Bench(tmp, site, server)
+            bench.warm_up()
+            for r in range(1, rounds + 1):
+                order = contenders if r % 2 else contenders[::-1]  # alternate: no one always goes first
+                print(f"\n-- round {r} of {rounds}: {', '.join(order)} --")
+                for c in order:
+                    print_outcome(bench.run(c, r, "full"), pages)
+                keep = [c for c in order if CONTENDERS[c].keeps_state]
+                if reruns:
+                    for c in keep:
+                        print_outcome(bench.run(c, r, "quiet"), pages)
+                if extra and keep:
+                    written = write_feeds(site, pages + extra)
+                    server.reload()
+                    print(f"  ({extra} pages more linked from {len(written)} feeds)")
+                    for c in keep:
+                        print_outcome(bench.run(c, r, "new"), pages)
+                    write_feeds(site, pages)
+                    server.reload()
+                shutil.rmtree(tmp / f"round{r}", ignore_errors=True)  # the stores: disk, not figures
+        summary(bench.outcomes, pages, rounds)
+    return 1 if any(not o.ok for o in bench.outcomes) else 0
 
 
-def core_budget(
-    pages: int,
-    ceiling_one: float,
-    wall: float,
-    n_cores: int,
-    usage: dict[str, Usage],
-    server_cpu: float,
-    fingerprint_s: float,
-) -> list[tuple[str, float, str]]:
-    """Where the run's core-seconds (wall x cores) went, as (what, seconds, how it was found). The
-    first row is the ceiling's own cost of the run's pages, so its share of the whole is the ratio
-    end to end / ceiling; the rest is what keeps the ratio below 1, and the rows add up to the whole."""
-    available = wall * n_cores
-    extraction = pages / ceiling_one
-    workers = usage["workers"].cpu_s if "workers" in usage else 0.0
-    beside = sum(usage[g].cpu_s for g in ("flow", "prefect server") if g in usage) + server_cpu
-    fingerprints = fingerprint_s * pages
-    return [
-        ("extraction at the ceiling's speed", extraction, f"{pages} pages / {ceiling_one:.1f} pages/s"),
-        ("fingerprints, in the workers", fingerprints, "timed apart, per page, times the pages"),
-        (
-            "the rest of the workers' CPU",
-            workers - extraction - fingerprints,
-            "feed parsing, pipes, and each process slower while all cores work (negative: faster)",
-        ),
-        ("flow, Prefect server, site server", beside, "their CPU during the ingest call"),
-        (
-            "idle, or other processes",
-            available - workers - beside,
-            "what the cores did not give to the run, and the workers' CPU after their last sample",
-        ),
-    ]
-
-
-def print_core_budget(rows: list[tuple[str, float, str]]) -> None:
-    whole = sum(seconds for _, seconds, _ in rows)
-    print(f"where the cores went ({whole:.1f} core-seconds: the ingest wall x cores)")
-    print_table([(what, f"{seconds:6.1f} s {seconds / whole:6.1%}   {how}") for what, seconds, how in rows])
-
-
-def verdict(ratio: float) -> str:
-    return f"target >= {TARGET_RATIO:.2f}: {'met' if ratio >= TARGET_RATIO else 'MISSED'}"
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.throughput", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="300 pages, 20 feeds")
-    parser.add_argument("--pages", type=int)
-    parser.add_argument("--feeds", type=int)
-    parser.add_argument("--hosts", type=int, default=8, help="loopback addresses to spread feeds over")
-    parser.add_argument("--per-host", type=int, default=4, help="[fetch] per_host")
-    parser.add_argument("--page-batch", type=int, help="[runner] page_batch (default: newswatch's)")
-    parser.add_argument("--ceiling-sample", type=int, default=400, help="pages timed for the ceiling")
-    parser.add_argument("--extract-workers", type=int, help="[extract] workers (default: one per core)")
+    parser.add_argument("--quick", action="store_true", help="300 pages")
+    parser.add_argument("--pages", type=int, help="article pages linked from the feeds (default 2000)")
+    parser.add_argument("--feeds", type=int, help="feeds (default: one for 20 pages)")
+    parser.add_argument("--hosts", type=int, default=8, help="loopback addresses to spread the feeds over")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds; the contenders' order alternates")
     parser.add_argument(
-        "--repeat",
-        type=int,
-        default=1,
-        help="run N times, each in a fresh process with a fresh site and warehouse, and sum up the ratios",
+        "--contenders",
+        default=",".join(DEFAULT),
+        help=f"comma-separated, of {', '.join(CONTENDERS)} (default: {','.join(DEFAULT)})",
+    )
+    parser.add_argument(
+        "--new-share", type=float, default=0.05, help="pages added for the last re-run, as a share (0: none)"
+    )
+    parser.add_argument("--no-reruns", action="store_true", help="full runs only")
+    parser.add_argument(
+        "--sample", type=int, default=200, help="pages for the extraction reference (0: leave it out)"
     )
     args = parser.parse_args(argv)
-    if args.repeat < 1:
-        parser.error("--repeat must be >= 1")
     pages = args.pages or (300 if args.quick else 2000)
-    feeds = args.feeds or (20 if args.quick else 100)
+    feeds = args.feeds or max(1, pages // 20)
+    contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    unknown = [c for c in contenders if c not in CONTENDERS]
+    if unknown or not contenders:
+        parser.error(
+            f"--contenders: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONTENDERS)}"
+        )
+    if pages < 1 or feeds < 1 or args.rounds < 1 or args.hosts < 1 or not 0 <= args.new_share <= 1:
+        parser.error("--pages, --feeds, --rounds and --hosts must be >= 1, --new-share within 0..1")
     os.chdir(ROOT)
-    params = (
-        pages,
-        feeds,
-        args.hosts,
-        args.per_host,
-        args.ceiling_sample,
-        args.page_batch,
-        args.extract_workers,
+    return run(
+        pages, feeds, args.hosts, args.rounds, contenders, args.new_share, not args.no_reruns, args.sample
     )
-    if args.repeat == 1:
-        if run(*params) is None:
-            raise SystemExit(1)
-        return
-    ratios = []
-    for _ in range(args.repeat):
-        ratio = run_in_fresh_process(params)
-        if ratio is None:
-            raise SystemExit(1)
-        if not ratio.whole:  # skipped
-            return
-        ratios.append(ratio)
-    print_repeats(ratios)
-
-
-def run_in_fresh_process(params: tuple) -> Ratios | None:
-    """`run` in a new interpreter, as `newswatch run` is: Prefect, its server and the extraction
-    processes' forkserver all start anew (a second run in the same process would find the
-    forkserver already started, which a one-shot run never does)."""
-    ctx = multiprocessing.get_context("spawn")
-    out = ctx.SimpleQueue()
-    child = ctx.Process(target=_run_and_report, args=(params, out))
-    child.start()
-    child.join()
-    return out.get() if child.exitcode == 0 and not out.empty() else None
-
-
-def _run_and_report(params: tuple, out) -> None:
-    out.put(run(*params))
-
-
-def print_repeats(runs: list[Ratios]) -> None:
-    """One run's ratio moves with the machine's other load (the ceiling is measured apart from the
-    run): the spread of several runs, and how many met the target, for both ratios."""
-    print(f"== ratio end to end / ceiling over {len(runs)} runs ==")
-    rows = []
-    for label, ratios in (
-        ("whole ingest wall", [r.whole for r in runs]),
-        ("beyond Prefect's per-run overhead", [r.beyond_prefect for r in runs]),
-    ):
-        met = sum(r >= TARGET_RATIO for r in ratios)
-        rows += [
-            (f"{label}: each run, in order", " ".join(f"{r:.3f}" for r in ratios)),
-            (
-                f"{label}: median",
-                f"{statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f});"
-                f" {met} of {len(ratios)} runs >= {TARGET_RATIO:.2f}",
-            ),
-        ]
-    if any(r.vs_parallel for r in runs):
-        against = [r.vs_parallel for r in runs]
-        rows += [
-            ("end to end / all cores extracting at once: each run", " ".join(f"{r:.3f}" for r in against)),
-            ("end to end / all cores extracting at once: median", f"{statistics.median(against):.3f}"),
-        ]
-    steady = [r.whole for r in runs if r.steady]
-    rows.append(
-        (
-            f"runs on a steady host (ceilings within {STEADY_SPREAD:.0%})",
-            f"{len(steady)} of {len(runs)}"
-            + (f"; their median {statistics.median(steady):.3f}" if steady else ""),
-        )
-    )
-    ceilings = [c for r in runs for c in r.ceilings]
-    if ceilings:
-        pooled = statistics.median(r.rate for r in runs) / (statistics.median(ceilings) * cores())
-        rows.append(
-            (
-                "pooled: median rate / (median ceiling x cores)",
-                f"{pooled:.3f} (the {len(runs)} runs' end-to-end rates against all {len(ceilings)}"
-                " ceiling measurements: a run's own two count the faster, which a host whose speed"
-                " moves biases low)",
-            )
-        )
-    print_table(rows)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,118 +1,134 @@
-"""Article extraction from a page's HTML with trafilatura, converted to `records.Extracted`.
+"""Article extraction from a page's HTML, converted to `records.Extracted`.
 
-Settings were chosen by measuring on the article-extraction benchmark (`python -m
-bench.extraction_quality`): a precision-oriented pass without trafilatura's own fallback
-extractors, and, only when that pass yields a short text (about 8% of pages), a recall-oriented
-second pass whose text is kept when it is longer. That scored higher than trafilatura's defaults
-and costs less (the fallback extractors are what make the default slow).
+The text comes from `consensus.article_text` (trafilatura, checked against readability, with
+trafilatura's recall setting and jusText asked too when those two disagree); the headline,
+authors, date and language from `metadata.page_metadata`, read apart from the text so that they
+are never lost because a pass found no text. Measured against trafilatura's own settings on two
+benchmarks by `python -m bench.extraction_quality`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from dataclasses import replace
-from datetime import UTC, datetime
 
-from trafilatura import bare_extraction
+from trafilatura.utils import load_html
 
 from extractors.charset import decode_html
-from extractors.clean import clean_text, line_key
+from extractors.clean import clean_text
+from extractors.consensus import article_text
 from extractors.fingerprint import fingerprint
+from extractors.metadata import FIELDS, page_metadata
 from extractors.records import Extracted
 
 log = logging.getLogger(__name__)
 
-# Below this many words the precise pass has probably cut the story: try the recall pass.
-FALLBACK_MIN_WORDS = 120
+_WORD = re.compile(r"\w+")
+
 # Below this many words after cleaning there is no article to speak of.
 MIN_WORDS = 10
 
-_COMMON = dict(fast=True, include_comments=False, include_tables=True, include_images=False)
-_HTML_LANG = re.compile(r"<html\b[^>]*?\blang\s*=\s*[\"']?([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]+)?", re.I)
-
 
 def extract_page(
-    html: str | bytes, url: str | None = None, content_type: str | None = None
+    html: str | bytes,
+    url: str | None = None,
+    content_type: str | None = None,
+    *,
+    known: Collection[str] = (),
 ) -> Extracted | None:
     """Title, clean text, author, date and language of an article page; None if it has no article.
 
     `html` may be the body as fetched (bytes): it is then decoded here, by the BOM, the charset of
     `content_type`, a <meta> declaration, else UTF-8 (so the decoding runs in extraction workers).
 
+    `known` names metadata fields the caller already has ("title", "author", "published_at",
+    "lang"; the feed entry's): they are not looked for in the page and come back None. Skipping
+    "published_at" saves most of the metadata's cost.
+
     The text is already cleaned (`clean.clean_text`, which is idempotent). Never raises:
-    trafilatura errors on junk HTML are logged and give None.
+    library errors on junk HTML are logged and give None.
     """
+    _check_known(known)  # a caller's mistake, not a page's: raised, not taken for "no article"
     try:
-        return extract_page_or_raise(html, url, content_type)
-    except Exception as exc:  # trafilatura/lxml raise many types on junk input
+        return extract_page_or_raise(html, url, content_type, known=known)
+    except Exception as exc:  # lxml/trafilatura raise many types on junk input
         log.debug("extraction failed for %s: %s", url, exc)
         return None
 
 
 def extract_page_or_raise(
-    html: str | bytes, url: str | None = None, content_type: str | None = None
+    html: str | bytes,
+    url: str | None = None,
+    content_type: str | None = None,
+    *,
+    known: Collection[str] = (),
 ) -> Extracted | None:
     """Like `extract_page`, but library errors propagate (the worker pool reports their text)."""
+    _check_known(known)
     if isinstance(html, bytes):
         html = decode_html(html, content_type)
     if not html or not html.strip():
         return None
-    doc = bare_extraction(html, url=url, favor_precision=True, with_metadata=True, **_COMMON)
-    text = (doc.text or "") if doc is not None else ""
-    if len(text.split()) < FALLBACK_MIN_WORDS:
-        recall = bare_extraction(html, url=url, favor_recall=True, with_metadata=False, **_COMMON)
-        if recall is not None and len((recall.text or "").split()) > len(text.split()):
-            text = recall.text or ""
-    title = _clean_field(doc.title) if doc is not None else None
-    text = _drop_leading_title(clean_text(text), title)
+    tree = load_html(html)
+    if tree is None:
+        return None
+    meta = page_metadata(tree, url, skip=known)
+    text = clean_text(_drop_leading_title(article_text(tree, url), _headlines(tree)))
     word_count = len(text.split())
     if word_count < MIN_WORDS:
         return None
     return Extracted(
-        title=title,
+        title=meta.title,
         text=text,
         word_count=word_count,
-        author=_clean_field(doc.author) if doc is not None else None,
-        published_at=_parse_date(doc.date) if doc is not None else None,
-        lang=(doc.language if doc is not None and doc.language else None) or _html_lang(html),
+        author=meta.author,
+        published_at=meta.published_at,
+        lang=meta.lang,
     )
 
 
 def extract_with_fingerprint(
-    html: str | bytes, url: str | None = None, content_type: str | None = None
+    html: str | bytes,
+    url: str | None = None,
+    content_type: str | None = None,
+    *,
+    known: Collection[str] = (),
 ) -> Extracted | None:
     """`extract_page_or_raise`, with the text's fingerprint: the ingest's extraction workers compute
     it next to the text, instead of the flow process, whose one core also fetches for all of them."""
-    extracted = extract_page_or_raise(html, url, content_type)
+    extracted = extract_page_or_raise(html, url, content_type, known=known)
     return None if extracted is None else replace(extracted, fingerprint=fingerprint(extracted.text))
 
 
-def _drop_leading_title(text: str, title: str | None) -> str:
-    """The headline is a field: a first paragraph repeating it is dropped (a changed headline
-    must not make a copy look different)."""
-    if not title:
+def _check_known(known: Collection[str]) -> None:
+    if isinstance(known, str) or set(known) - FIELDS:
+        raise ValueError(f"known: expected field names among {', '.join(sorted(FIELDS))}, got {known!r}")
+
+
+def _drop_leading_title(text: str, headlines: list[str]) -> str:
+    """The headline is a field: a first line repeating it is dropped (a changed headline must not
+    make a copy look different). A first line that is the <title> less the site's name counts too.
+    Words are compared, not punctuation (a straight and a curly apostrophe are the same)."""
+    first, _, rest = text.lstrip("\n").partition("\n")
+    key = _words(first)
+    if not rest or not key:
         return text
-    first, _, rest = text.partition("\n\n")
-    return rest if line_key(first) == line_key(title) and rest else text
+    for headline in headlines:
+        whole = _words(headline)
+        if key == whole or (len(key) > 15 and key in whole):
+            return rest
+    return text
 
 
-def _clean_field(value: str | None) -> str | None:
-    value = " ".join((value or "").split())
-    return value or None
+def _headlines(tree) -> list[str]:
+    """The page's <h1>s, <title> and og:title: read here, whatever metadata the caller skipped, so
+    that the text does not depend on it."""
+    found = [el.text_content() for el in tree.xpath("(//h1)[position() <= 2] | //head/title")]
+    found += tree.xpath('//meta[@property="og:title"]/@content')
+    return [t for t in found if t and t.strip()]
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    """trafilatura gives 'YYYY-MM-DD' (or ISO with time): an aware UTC datetime, midnight if no time."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-def _html_lang(html: str) -> str | None:
-    m = _HTML_LANG.search(html[:5000])
-    return m.group(1).lower() if m else None
+def _words(text: str) -> str:
+    return " ".join(_WORD.findall(text.casefold()))

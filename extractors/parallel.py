@@ -76,9 +76,12 @@ def _extract_one(extract_fn: ExtractFn, args: tuple) -> Result:
 def _worker_main(conn: Connection, extract_fn: ExtractFn) -> None:
     """Worker: a thread receives jobs ((function or None for `extract_fn`, arguments); None means
     stop) into a queue, so the parent can hand over the next page while this one is extracted;
-    results go back in order. Ctrl-C at a terminal signals every process of the foreground group:
-    the parent decides what to do (finish or drop its pages), so a worker ignores it."""
+    results go back in order. Ctrl-C at a terminal signals every process of the foreground group, and
+    systemd's stop every process of the service: the parent decides what to do (finish or drop its
+    pages, then close the pool), so a worker ignores both. Should the parent die, the pipe closes and
+    the worker leaves after its page."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     jobs: queue.SimpleQueue = queue.SimpleQueue()
 
     def receive() -> None:
@@ -326,6 +329,11 @@ class ExtractorPool:
                     if worker.assigned and now - worker.started >= self.deadline_s:
                         future, _ = replace(worker)
                         future.set_result(f"timeout after {self.deadline_s:g}s")
+        except Exception as exc:  # e.g. no worker can be started any more (the process is being
+            # stopped and its forkserver went first): the pages left fail with the reason, no traceback
+            why = f"the extractor pool stopped: {type(exc).__name__}: {exc}"
+        else:
+            why = "the extractor pool was closed"
         finally:
             with self._lock:
                 self._closing = True  # also after an unexpected error: submit must fail, not hang
@@ -333,7 +341,7 @@ class ExtractorPool:
                 self._todo.clear()
             for future in left:
                 if not future.done():
-                    future.set_exception(RuntimeError("the extractor pool was closed"))
+                    future.set_exception(RuntimeError(why))
 
     def _replace(self, worker: _Worker) -> tuple[Future | None, int | None]:
         """Kill `worker` and start a fresh one in its place; the pages queued behind its current one

@@ -51,4 +51,4 @@ def build_channel(name: str, cfg):
             webhook_url=secret(cfg.webhook_url_env, cfg.webhook_url_block) or "",
             timeout=cfg.timeout,
         )
-    return ConsoleChannel(name=name)
+    return ConsoleChannel(name=name, format=cfg.format)

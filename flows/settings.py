@@ -208,6 +208,7 @@ class SlackChannelConfig(_Strict):
 
 class ConsoleChannelConfig(_Strict):
     type: Literal["console"]
+    format: Literal["compact", "full"] = "compact"  # one line per story, or every detail
 
 
 ChannelConfig = Annotated[
@@ -323,6 +324,19 @@ def load_settings(path: Path | str | None = None, *, check_secrets: bool = True)
             if required and not os.environ.get(var):
                 raise ConfigError(f"{path}: {key}: environment variable {var} is not set")
     return settings
+
+
+def validate_toml(text: str, path: Path) -> Settings:
+    """The settings `text` would load as from `path` (secrets not checked): for an edit of the file
+    validated before it is written. Raises ConfigError like load_settings."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        return Settings.model_validate({**raw, "source": path})
+    except ValidationError as e:
+        raise ConfigError(_format_validation(path, e)) from None
 
 
 def resolve_db_path(settings: Settings, db: Path | str | None) -> Path:

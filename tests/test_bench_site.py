@@ -13,7 +13,7 @@ from email.utils import formatdate
 import psutil
 import pytest
 
-from bench.site import ROOT, SiteServer
+from bench.site import ROOT, SiteServer, Template, build_site, write_feeds
 
 FEED = b'<rss version="2.0"><channel><link>{{BASE}}/</link><item><link>{{BASE}}/a/p1.html</link></item></channel></rss>'
 PAGE = "<html><body><p>Missile defense \u2014 {{not a placeholder}}</p></body></html>".encode()
@@ -137,3 +137,38 @@ def alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_reload_serves_changed_and_new_files_on_the_same_port(tmp_path):
+    (tmp_path / "feed.xml").write_bytes(b"<rss>one</rss>")
+    (tmp_path / "kept.html").write_bytes(b"<p>kept</p>")
+    with SiteServer(tmp_path, ["127.0.0.1"]) as server:
+        site = (tmp_path, server)
+        etag = get(site, "/kept.html").getheader("ETag")
+        assert get(site, "/new.html").status == 404
+        (tmp_path / "feed.xml").write_bytes(b"<rss>one, two</rss>")
+        (tmp_path / "new.html").write_bytes(b"<p>new</p>")
+        server.reload()
+        assert get(site, "/feed.xml").body == b"<rss>one, two</rss>"
+        assert get(site, "/new.html").body == b"<p>new</p>"
+        kept = get(site, "/kept.html", **{"If-None-Match": etag})
+        assert kept.status == 304  # an unchanged file keeps its validators
+
+
+def test_feeds_link_more_pages_when_rewritten_and_only_the_feeds_that_change_are_written(tmp_path):
+    template = Template(
+        "t", ("<html><body><article><p>", "</p><p>", "</p><p>", "</p></article></body></html>")
+    )
+    pool = [f"Sentence number {i} of the pool, long enough to read like news prose here." for i in range(40)]
+    site = build_site(
+        tmp_path, pages=6, feeds=3, hosts=["127.0.0.1"], templates=[template], pool=pool, linked=4
+    )
+    feed = [tmp_path / p.lstrip("/") for p in site.feed_paths]
+    assert [f.read_text().count("<item>") for f in feed] == [2, 1, 1]  # pages 0-3: feeds 0 1 2 0
+    assert (tmp_path / "articles" / "p00005.html").exists()  # written, not linked yet
+    mtime0 = feed[0].stat().st_mtime_ns
+    assert write_feeds(site, 6) == [1, 2]  # pages 4 and 5 go to feeds 1 and 2
+    assert [f.read_text().count("<item>") for f in feed] == [2, 2, 2]
+    assert "/articles/p00005.html" in feed[2].read_text()
+    assert feed[0].stat().st_mtime_ns == mtime0  # untouched: it still answers 304
+    assert write_feeds(site, 4) == [1, 2] and "/articles/p00005.html" not in feed[2].read_text()

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from extractors.extract import extract_page, extract_page_or_raise
+from extractors.extract import extract_page, extract_page_or_raise, extract_with_fingerprint
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import Extracted
 
@@ -63,6 +63,44 @@ def test_article_page_gives_text_without_chrome_and_metadata():
     assert got.text.split("\n\n") == PARAGRAPHS  # paragraphs only: no title, byline, share bar
     for chrome in ("Home", "Subscribe", "Celebrity chef", "Copyright", "Privacy", "Share Tweet"):
         assert chrome not in got.text
+
+
+def test_fields_the_feed_gives_are_not_read_and_the_text_is_the_same():
+    url = "https://defense.example/2024/05/interceptor-test"
+    full = extract_page(ARTICLE_PAGE, url)
+    got = extract_page(ARTICLE_PAGE, url, known={"title", "published_at"})
+    assert got is not None and got.text == full.text
+    assert (got.title, got.published_at) == (None, None)
+    assert (got.author, got.lang) == ("Jane Reporter", "en")
+
+
+@pytest.mark.parametrize("known", [{"headline"}, "title"])
+def test_an_unknown_field_to_skip_is_an_error_naming_the_fields(known):
+    with pytest.raises(
+        ValueError, match="known: expected field names among author, lang, published_at, title"
+    ):
+        extract_page(ARTICLE_PAGE, None, known=known)
+
+
+def test_a_short_text_found_only_by_a_second_pass_keeps_the_page_metadata():
+    """Metadata is read apart from the text: a page whose story is two short lines in a bare <div>
+    (below what trafilatura's precise pass takes) keeps its headline, date and author."""
+    story = "<div>Interceptor test succeeds over the Pacific, officials say.<br>More tests follow next year in Alaska.</div>"
+    page = ARTICLE_PAGE.replace("".join(f"<p>{p}</p>" for p in PARAGRAPHS), story)
+    got = extract_page(page, None)
+    assert got is not None and "Interceptor test succeeds over the Pacific" in got.text
+    assert (got.title, got.author, got.published_at) == (
+        "Interceptor hits target in Pacific test",
+        "Jane Reporter",
+        datetime(2024, 5, 14, tzinfo=UTC),
+    )
+
+
+def test_the_worker_entry_point_takes_positional_arguments_and_adds_the_fingerprint():
+    body = ARTICLE_PAGE.encode("utf-8")
+    got = extract_with_fingerprint(body, "https://defense.example/a", "text/html; charset=utf-8")
+    assert got is not None and got.fingerprint is not None and got.fingerprint.shingle_count > 0
+    assert got.text == extract_page(ARTICLE_PAGE, "https://defense.example/a").text
 
 
 @pytest.mark.parametrize(

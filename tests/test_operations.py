@@ -292,7 +292,7 @@ def test_every_feed_answering_500_is_not_an_outage(tmp_path, prefect_harness, ca
         )
         assert main(["run", "--config", str(cfg)]) == 1
     out = capsys.readouterr().out
-    assert "OUTAGE" not in out and "failed  a: HTTP 500" in out
+    assert "OUTAGE" not in out and "2 failed (a: HTTP 500, b: HTTP 500)" in out
     db = tmp_path / "newswatch.duckdb"
     assert q(db, "SELECT outage FROM runs") == [(False,)]
     assert q(db, "SELECT name, error_streak, last_outcome FROM feeds ORDER BY name") == [

@@ -81,7 +81,7 @@ def by_total(counter: Counter) -> list[str]:
 
 def test_each_chart_is_an_svg_with_title_axes_and_legend(week_report):
     doc, _, _ = week_report
-    for fig in ("chart-actors", "chart-keywords", "chart-feeds", "chart-republished"):
+    for fig in ("chart-actors", "chart-keywords", "chart-feeds", "chart-published", "chart-republished"):
         svgs = doc.xpath(f'//figure[@id="{fig}"]/svg')
         assert len(svgs) == 1, fig
         chart = svgs[0]
@@ -97,9 +97,9 @@ def test_actor_and_keyword_charts_show_the_top_names_by_articles(week_report):
     keywords = Counter(k for s in stories for k in s["keywords"])
     assert legend(doc, "chart-actors") == by_total(actors)[:8]
     assert legend(doc, "chart-keywords") == by_total(keywords)[:8]
-    # every point's tooltip is "<name>, <day>: <articles>"; a series sums to the name's articles
+    # every point's mark has the tooltip "<name>, <day>: <articles>"; a series sums to the name's articles
     for name, n in actors.items():
-        points = doc.xpath(f'//figure[@id="chart-actors"]//g[@data-series="{name}"]/circle/title')
+        points = doc.xpath(f'//figure[@id="chart-actors"]//g[@data-series="{name}"]/*[@class="mark"]/title')
         assert sum(int(p.text_content().rsplit(": ", 1)[1]) for p in points) == n, name
 
 
@@ -255,7 +255,7 @@ def test_since_selects_the_period(sample, tmp_path, since, period):
         assert "no data in this period" in doc.xpath('//figure[@id="chart-feeds"]')[0].text_content()
 
 
-@pytest.mark.parametrize("since", ["7", "d7", "7x", "1.5d", "0d", "-1d", "7 days", "9999999d", ""])
+@pytest.mark.parametrize("since", ["7", "d7", "7x", "1.5d", "0d", "-1d", "7 days", "9999999999d", "al", ""])
 def test_bad_since_is_a_usage_error(sample, tmp_path, capsys, since):
     db, _ = sample
     assert run_report(db, tmp_path / "r.html", f"--since={since}") == 2
@@ -415,6 +415,11 @@ def test_email_failure_is_reported_after_the_report_is_written(sample, tmp_path,
         ("24h", timedelta(hours=24)),
         ("4w", timedelta(weeks=4)),
         ("90m", timedelta(minutes=90)),
+        ("6mo", timedelta(days=180)),
+        ("10y", timedelta(days=3650)),
+        ("25Y", timedelta(days=25 * 365)),
+        ("all", None),
+        (" ALL ", None),
     ],
 )
 def test_parse_since(value, period):
@@ -443,11 +448,11 @@ def test_nice_ticks_cover_the_maximum_in_round_steps(top, ticks):
 def test_many_feeds_are_summed_into_one_other_series():
     from datetime import date
 
-    from flows.report.html import _series
+    from flows.report.figures import series as make_series
 
     days = [date(2026, 3, 1), date(2026, 3, 2)]
-    rows = [{"day": days[i % 2], "feed": f"feed{i:02d}", "articles": 20 - i} for i in range(12)]
-    series = _series(rows, "feed", days, top=10)
+    rows = [{"bin": days[i % 2], "feed": f"feed{i:02d}", "articles": 20 - i} for i in range(12)]
+    series = make_series(rows, "feed", days, top=10)
     assert list(series)[:9] == [f"feed{i:02d}" for i in range(9)]
     assert list(series)[9] == "3 other feeds"
     # feed09 (11 stories, day 2), feed10 (10, day 1) and feed11 (9, day 2), day by day

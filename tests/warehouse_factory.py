@@ -332,3 +332,89 @@ def copies_in(facts: dict, since: timedelta) -> dict[str, list[str]]:
         if c["seen_at"] >= facts["now"] - since:
             out.setdefault(c["original_title"], []).append(c["feed"])
     return out
+
+
+# ---- a long record: years of stories, for reports over long periods -----------------------------
+
+DECADE_FEEDS = {"wire": 3, "defense": 2, "courier": 2, "mirror-a": 1, "mirror-b": 1}  # stories a day
+TWINS = ("Twin Alpha", "Twin Beta")  # two actors always mentioned together: their lines coincide
+BACKLOG = 60  # stories first seen in the last day but published in 2011-2013 (a feed's backlog)
+
+
+def build_decade_warehouse(path: Path, years: int = 10, now: datetime | None = None) -> dict:
+    """`years` of stories (nine a day, ~33,000 in ten years) with mentions, a few copies and a
+    backlog of old stories first seen in the last day, written in a few bulk inserts. Returns now,
+    first_seen (the earliest), stories (count), per_feed (counts), backlog and twins."""
+    now = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    days = years * 365
+    rows, mentions = [], []
+    with Warehouse.open(path) as wh:
+        run_id = wh.start_run()
+        wh.sync_feeds((name, f"https://{name}.example/rss", True) for name in DECADE_FEEDS)
+        plan = [(age, feed, k) for age in range(days) for feed, n in DECADE_FEEDS.items() for k in range(n)]
+        ids = wh.reserve_article_ids(len(plan) + BACKLOG)
+        for i, ((age, feed, k), aid) in enumerate(zip(plan, ids, strict=False)):
+            first_seen = now - timedelta(days=age, hours=2, minutes=k)
+            rows.append(
+                _long_row(aid, feed, f"{feed} {age} {k}", first_seen - timedelta(hours=3), first_seen, run_id)
+            )
+            mentions.append(_mention(aid, "actor", ACTORS[i % len(ACTORS)]))
+            if i % 5 == 0:
+                mentions += [_mention(aid, "actor", twin) for twin in TWINS]
+            if i % 2 == 0:
+                mentions.append(_mention(aid, "keyword", KEYWORDS[i % len(KEYWORDS)]))
+        for j, aid in enumerate(ids[len(plan) :]):
+            published = datetime(2011, 1, 1, tzinfo=UTC) + timedelta(days=j * 1095 // BACKLOG)
+            rows.append(_long_row(aid, "wire", f"backlog {j}", published, now - timedelta(hours=1), run_id))
+        wh.insert_articles(rows, [])
+        wh.insert_mentions(mentions)
+        wh.insert_duplicates(
+            [
+                {
+                    "url": f"https://defense.example/copy/{n}",
+                    "feed": "defense",
+                    "title": f"copy {n}",
+                    "seen_at": now - timedelta(days=n * 300),
+                    "duplicate_of": ids[n * 2700],
+                    "method": "near",
+                    "similarity": 0.9,
+                    "run_id": run_id,
+                }
+                for n in range(12)
+            ]
+        )
+        wh.finish_run(run_id, "completed", {"feeds_due": 5, "feeds_polled": 5, "articles_stored": len(rows)})
+    per_feed = {feed: n * days for feed, n in DECADE_FEEDS.items()}
+    per_feed["wire"] += BACKLOG
+    return {
+        "now": now,
+        "first_seen": min(r["first_seen"] for r in rows),
+        "stories": len(rows),
+        "per_feed": per_feed,
+        "backlog": BACKLOG,
+        "twins": TWINS,
+    }
+
+
+def _long_row(aid: int, feed: str, title: str, published, first_seen, run_id: int) -> dict:
+    text = f"{title}: missile defense interceptors were discussed."
+    return {
+        "article_id": aid,
+        "url": f"https://{feed}.example/{aid}",
+        "title": title,
+        "published_at": published,
+        "feed": feed,
+        "lang": "en",
+        "author": None,
+        "text": text,
+        "text_source": "page",
+        "text_hash": f"hash-{aid}",
+        "word_count": len(text.split()),
+        "guid": None,
+        "first_seen": first_seen,
+        "run_id": run_id,
+    }
+
+
+def _mention(aid: int, kind: str, name: str) -> dict:
+    return {"article_id": aid, "kind": kind, "name": name, "alias": name, "count": 1, "snippet": name}

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from flows.cli.check_feed import cmd_check_feed
 from flows.cli.commands import (
     cmd_demo,
     cmd_enable_feed,
@@ -21,6 +22,7 @@ from flows.cli.commands import (
     cmd_serve,
     cmd_sql,
 )
+from flows.cli.feeds import add_feed_subcommands
 from flows.cli.run import cmd_run
 from flows.cli.why import cmd_why
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
@@ -49,11 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch the news on one subject: poll RSS/Atom feeds, keep new on-topic stories in a "
         "DuckDB warehouse, recognise copies, and alert on tracked actors and keywords.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("run", help="poll every due feed once and store what is new")
     _common(p)
     p.add_argument("--force", action="store_true", help="poll every enabled feed, even those backing off")
+    p.add_argument("--verbose", action="store_true", help="list every new story (else at most 30)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("sql", help="run a read-only SQL query against the warehouse")
@@ -64,6 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="run the whole pipeline offline against a bundled replay site, twice")
     _common(p)
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="instead, keep the replay site, a local SMTP server and a Slack endpoint running, and print "
+        "a config for `run` and `serve` (until Ctrl-C)",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -72,6 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_feeds)
+    add_feed_subcommands(p)
+
+    p = sub.add_parser("check-feed", help="fetch and parse a feed and its first item; writes nothing")
+    p.add_argument("url")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="[fetch] and [topic] settings to use "
+        "(default: ./newswatch.toml if present); a feed on 127.0.0.1 needs allow_private_hosts = true",
+    )
+    p.add_argument("--limit", type=int, default=10, metavar="N", help="entries shown (default 10)")
+    p.set_defaults(func=cmd_check_feed)
 
     p = sub.add_parser("why", help="why a story is, or is not, in the warehouse (from the ledger)")
     _common(p)
@@ -96,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="write a self-contained HTML report (charts and tables)")
     _common(p)
-    p.add_argument("--since", default="7d", help="period covered, e.g. 7d, 24h, 4w (default 7d)")
+    p.add_argument(
+        "--since", default="7d", help="period covered: 90m, 24h, 7d, 4w, 6mo, 10y or all (default 7d)"
+    )
     p.add_argument("--out", type=Path, default=Path("report.html"))
     p.add_argument("--email", metavar="CHANNEL", help="also send the report through this email channel")
     p.set_defaults(func=cmd_report)
@@ -107,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.set_defaults(func=cmd_export)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("newswatch")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from flows.errors import EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SKIPPED
 
@@ -39,6 +40,7 @@ def _run(args, settings, db) -> int:
     from flows.runtime.servers import PrefectServerError
     from warehouse.errors import WarehouseBusy, WarehouseError
 
+    started = time.monotonic()
     try:
         result = run_ingest(settings, args.config, args.db, force=args.force)
     except WarehouseBusy as e:
@@ -63,7 +65,7 @@ def _run(args, settings, db) -> int:
 
     from flows.ingest.summary import print_run
 
-    print_run(result)
+    print_run(result, verbose=args.verbose, duration=time.monotonic() - started)
     if result.status == "interrupted":
         _say(f"{result.note}; what was stored is published, the rest comes with the next run")
         return STOP.exit_code(EXIT_SIGINT)

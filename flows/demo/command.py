@@ -12,29 +12,10 @@ import sys
 from pathlib import Path
 
 from flows.demo.replay import ReplayServer
+from flows.demo.setup import DEFAULT_DB, SITE, render_config, reset_warehouse
 from flows.demo.sinks import SlackSink, SmtpSink
 
-HERE = Path(__file__).resolve().parent
-SITE = HERE / "site"
-DEMO_CONFIG = HERE / "demo.toml"
-DEFAULT_DB = Path("data/demo/newswatch.duckdb")
-
-
-def render_config(base_url: str, smtp_port: int, out: Path) -> Path:
-    text = DEMO_CONFIG.read_text(encoding="utf-8")
-    text = text.replace("{{BASE}}", base_url).replace("{{SMTP_PORT}}", str(smtp_port))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    return out
-
-
-def reset_warehouse(db: Path) -> None:
-    """The demo starts from an empty warehouse each time, so its two runs show first and repeat polls."""
-    from warehouse.lock import lock_path
-    from warehouse.store import writer_path
-
-    for p in (db, writer_path(db), lock_path(db), Path(str(writer_path(db)) + ".wal")):
-        p.unlink(missing_ok=True)
+__all__ = ["DEFAULT_DB", "SITE", "render_config", "reset_warehouse", "run_demo"]
 
 
 def _section(title: str) -> None:
@@ -42,6 +23,10 @@ def _section(title: str) -> None:
 
 
 def run_demo(args) -> int:
+    if getattr(args, "serve", False):
+        from flows.demo.serve import serve_demo
+
+        return serve_demo(args)
     from flows.ingest.oneshot import prefect_api, run_ingest
     from flows.ingest.summary import print_run
     from flows.runtime.prefect_env import prefect_defaults

@@ -109,6 +109,7 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
     # 1. poll the due feeds, in shards; 2. select what the ledger has not seen, shard by shard
     states, due = _due_in_config_order(wh, s, force)
     counts.feeds_due = len(due)
+    progress.update("feeds polled", 0, len(due))
     polls: list[FeedPoll] = []
     intake = Intake()
     poll_futures = [
@@ -258,6 +259,7 @@ def fetch_extract_judge(
 
     for _ in range(FETCH_AHEAD):
         submit_next()
+    progress.update("pages extracted", 0, len(by_url) + batches.pending)
     judge = Judge(wh)
     done = 0
     spent = dict.fromkeys(

@@ -117,6 +117,7 @@ def _run_flow(settings: Settings, config_path: Path | str, db, force: bool, api:
     from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from flows.ingest.flow import ingest
+    from flows.ingest.progress import close_all as close_progress
     from flows.ingest.tasks import shutdown_workers
 
     if STOP.is_set():
@@ -135,3 +136,4 @@ def _run_flow(settings: Settings, config_path: Path | str, db, force: bool, api:
         timer.cancel()
         shutdown_workers()
         STOP.clear_time_limit()  # a signal's stop request stays: it is the process's
+        close_progress()

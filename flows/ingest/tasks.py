@@ -20,6 +20,7 @@ from extractors.extract import extract_with_fingerprint
 from extractors.http import FetchedFeed, Fetcher, FetchSettings, fetch_feed, fetch_pages, parse_fetched
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import FeedPoll, Page
+from flows.ingest.progress import feed_polled, page_extracted, page_fetched
 from flows.runtime.stop import STOP
 from flows.settings import Settings
 
@@ -59,6 +60,7 @@ def poll_shard(
 
     def poll(feed: tuple[str, str, str | None, str | None]) -> FeedPoll:
         got = fetch_feed(feed[0], feed[1], fetcher, etag=feed[2], last_modified=feed[3])
+        feed_polled()  # for the progress line
         if not isinstance(got, FetchedFeed):
             return got
         if not workers:
@@ -163,14 +165,16 @@ def fetch_extract(urls: Sequence[str], settings: FetchSettings, workers: int, de
     workers). One task per batch: a task run costs Prefect time."""
     t = time.perf_counter()
     pending: dict[str, Future] = {}
-    on_page = None
+    on_page = page_fetched  # counts pages for the progress line
     if workers:
         pool = _pool(workers, deadline)
 
         def on_page(page: Page) -> None:
+            page_fetched()
             if page.body is not None:
                 job = (page.url, page.body, page.final_url or page.url, page.content_type)
                 pending[page.url] = pool.submit(job, fn=extract_with_fingerprint)
+                pending[page.url].add_done_callback(page_extracted)
 
     pages = fetch_pages(urls, _fetcher(settings), on_page)
     fetch_s = time.perf_counter() - t

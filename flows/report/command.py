@@ -18,29 +18,42 @@ from alerts.email_channel import send_email
 from alerts.errors import DeliveryError
 from flows.channels import SecretUnavailable, build_channel
 from flows.errors import EXIT_FAILED, EXIT_OK, UsageError
+from flows.report.bins import choose_bin
 from flows.report.digest import build_digest
 from flows.report.html import render_html
 
-SINCE = re.compile(r"^\s*(\d{1,6})\s*([mhdw])\s*$")
-UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-MAX_PERIOD = timedelta(days=3660)
+SINCE = re.compile(r"^\s*(\d{1,9})\s*(m|h|d|w|mo|y)\s*$", re.IGNORECASE)
+# A month is 30 days and a year 365: a period counts back from now, not to a calendar boundary.
+UNITS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "mo": 30 * 86400, "y": 365 * 86400}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # nothing newswatch stored is older: longer periods stop here
+LONGEST = 200 * 365 * 86400  # seconds: any longer period is all of it too (and fits a timedelta)
 
 
 # ---- the command --------------------------------------------------------------------------------
 
 
-def parse_since(value: str) -> timedelta:
-    """'7d', '24h', '4w', '90m' -> a timedelta; anything else raises UsageError naming the value."""
-
+def parse_since(value: str) -> timedelta | None:
+    """'7d', '24h', '4w', '90m', '6mo', '10y' -> a timedelta; 'all' -> None (everything on record);
+    anything else raises UsageError naming the value."""
+    if (value or "").strip().lower() == "all":
+        return None
     m = SINCE.match(value or "")
     if not m:
         raise UsageError(
-            f"--since {value!r}: expected a number and a unit m, h, d or w (e.g. 90m, 24h, 7d, 4w)"
+            f"--since {value!r}: expected 'all' or a number and a unit m, h, d, w, mo or y "
+            "(e.g. 90m, 24h, 7d, 4w, 6mo, 10y)"
         )
-    period = timedelta(**{UNITS[m.group(2)]: int(m.group(1))})
-    if not timedelta(0) < period <= MAX_PERIOD:
-        raise UsageError(f"--since {value!r}: expected a period longer than zero and at most 10 years")
-    return period
+    amount = int(m.group(1))
+    if amount == 0:
+        raise UsageError(f"--since {value!r}: expected a period longer than zero")
+    return timedelta(seconds=min(amount * UNITS[m.group(2).lower()], LONGEST))
+
+
+def period_start(period: timedelta | None, end: datetime) -> datetime | None:
+    """The start of a period ending at `end`: never before 1970 (a longer period means all of it)."""
+    if period is None:
+        return None
+    return EPOCH if period >= end - EPOCH else end - period
 
 
 def write_report(args) -> int:
@@ -73,12 +86,12 @@ def write_report(args) -> int:
     db = Path(args.db) if args.db else resolve_db_path(settings, None)
 
     end = datetime.now(UTC)  # not truncated: a run that started this very second is in the period
-    start = end - period
     try:
-        data = load_report(db, start, end)
+        data = load_report(db, period_start(period, end), end, choose_bin)
     except QueryRefused as e:
         print(f"newswatch report: {e}", file=sys.stderr)
         return EXIT_FAILED
+    start = data.start
     page = render_html(data, start=start, end=end, since=args.since, db=db)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

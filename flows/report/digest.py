@@ -6,7 +6,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from flows.report.html import _when, plain
+from flows.report.html import _when, period_note, plain
 from warehouse.report_queries import ReportData
 
 # ---- the digest email ---------------------------------------------------------------------------
@@ -16,7 +16,7 @@ def render_text(data: ReportData, *, start: datetime, end: datetime, since: str,
     """The plain-text part: counts, the newest stories, the most republished, feeds needing attention."""
     c = data.counts
     lines = [
-        f"newswatch digest: {_when(start)} to {_when(end)} UTC (last {plain(since)})",
+        f"newswatch digest: {_when(start)} to {_when(end)} UTC ({period_note(since)})",
         f"{c['stories']} new stories, {c['copies']} copies seen, {c['alerts']} alerts; "
         f"{c['feeds']} feeds ({c['feeds_failing']} failing, {c['feeds_disabled']} disabled)",
         "",

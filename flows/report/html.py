@@ -7,13 +7,12 @@ something ever slips through.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flows.report import charts as svg
+from flows.report.figures import charts
 from warehouse.report_queries import ReportData
 
 _CONTROL = dict.fromkeys([*range(0, 32), 127], " ")
@@ -56,74 +55,13 @@ def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(UTC).strftime(fmt) if isinstance(value, datetime) else ""
 
 
+def period_note(since: str) -> str:
+    """'last 7d', or 'everything on record' for --since all."""
+    return "everything on record" if since.strip().lower() == "all" else f"last {plain(since)}"
+
+
 def _names(values) -> str:
     return ", ".join(esc(v) for v in (values or []))
-
-
-# ---- charts -------------------------------------------------------------------------------------
-
-
-def period_days(start: datetime, end: datetime) -> list[date]:
-    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def _series(rows: list[dict], key: str, days: list[date], top: int = 10) -> dict[str, list[float]]:
-    """rows of (day, <key>, articles) -> {name: one value per day}, biggest total first, at most `top`."""
-    index = {d: i for i, d in enumerate(days)}
-    out: dict[str, list[float]] = defaultdict(lambda: [0.0] * len(days))
-    for r in rows:
-        if r["day"] in index:
-            out[r[key]][index[r["day"]]] += r["articles"]
-    ranked = sorted(out.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
-    if len(ranked) > top:  # a legend of 40 feeds helps nobody: the smallest are summed
-        rest = ranked[top - 1 :]
-        other = [sum(values[i] for _, values in rest) for i in range(len(days))]
-        ranked = [*ranked[: top - 1], (f"{len(rest)} other feeds", other)]
-    return dict(ranked)
-
-
-def _figure(fig_id: str, title: str, chart: str | None) -> str:
-    body = chart if chart else f'<p class="empty">{esc(title)}: no data in this period.</p>'
-    return f'<figure id="{fig_id}">{body}</figure>'
-
-
-def charts(data: ReportData, days: list[date]) -> str:
-    labels = [d.strftime("%m-%d") for d in days]
-    parts = []
-    for kind, fig_id, what in (
-        ("actor", "chart-actors", "actors"),
-        ("keyword", "chart-keywords", "keywords"),
-    ):
-        rows = [r for r in data.mentions_daily if r["kind"] == kind]
-        title = f"Stories mentioning the top {what}, per day first seen"
-        chart = (
-            svg.line_chart(title, labels, _series(rows, "name", days), x_label="day (UTC)", y_label="stories")
-            if rows
-            else None
-        )
-        parts.append(_figure(fig_id, title, chart))
-    title = "Stories per feed per day first seen"
-    series = _series(data.articles_daily, "feed", days)
-    chart = (
-        svg.stacked_bars(title, labels, series, x_label="day (UTC)", y_label="stories") if series else None
-    )
-    parts.append(_figure("chart-feeds", title, chart))
-    title = "Most republished stories"
-    chart = (
-        svg.horizontal_bars(
-            title,
-            [r["title"] or r["url"] for r in data.republished],
-            [r["copies"] for r in data.republished],
-            x_label="copies seen in the period",
-            y_label="story",
-            legend="copies seen in the period",
-        )
-        if data.republished
-        else None
-    )
-    parts.append(_figure("chart-republished", title, chart))
-    return "\n".join(parts)
 
 
 # ---- tables -------------------------------------------------------------------------------------
@@ -324,17 +262,17 @@ def render_html(data: ReportData, *, start: datetime, end: datetime, since: str,
 <header>
 <h1>newswatch report</h1>
 <dl class="meta">
-<dt>Period</dt><dd id="period">{esc(_when(start))} to {esc(_when(end))} UTC (last {esc(since)})</dd>
+<dt>Period</dt><dd id="period">{esc(_when(start))} to {esc(_when(end))} UTC ({esc(period_note(since))})</dd>
 <dt>Generated</dt><dd id="generated">{esc(_when(generated, "%Y-%m-%d %H:%M:%S"))} UTC</dd>
 <dt>Warehouse</dt><dd id="warehouse"><code>{esc(db.resolve())}</code></dd>
 </dl>
 <ul class="counts">{count_items}</ul>
 <p class="note">Stories and copies are counted by when newswatch first saw them (publication dates are
-shown beside each story); seed documents count only as originals of copies.</p>
+shown beside each story, and charted too); seed documents count only as originals of copies.</p>
 </header>
 <main>
 <section id="charts"><h2>Charts</h2>
-{charts(data, period_days(start, end))}
+{charts(data)}
 </section>
 <section><h2>New stories</h2>
 {new_stories_table(data)}

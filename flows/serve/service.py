@@ -62,6 +62,7 @@ def serve(settings: Settings, config_path: Path | str, db: Path | str | None) ->
     runner stops on its own. Raises flows.cli.UsageError for a bad schedule or port variable.
     """
     prefect_defaults()
+    os.environ.setdefault("NEWSWATCH_NO_PROGRESS", "1")  # scheduled runs draw no progress lines
     config = Path(config_path).resolve()
     warehouse = resolve_db_path(settings, db).resolve()
     port = local_port()
