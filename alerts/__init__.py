@@ -1,6 +1,9 @@
 """Watchlist matching, rules, rendering and delivery of alerts.
 
-config (the settings dataclasses) -> watchlist (WatchlistMatcher: text -> Mentions) -> rules
-(fired_rules) -> render (pure: email, Slack, console) -> deliver (one digest per channel, via
-email_channel, slack_channel, console_channel). Imports nothing of ours but extractors.records.
+config (the settings dataclasses) -> watchlist (WatchlistMatcher: one pass, text -> Mentions) ->
+query (the rule query language, parsed) -> matching (RuleMatcher: mentions and the rules that fire,
+in one pass) -> render (pure: email, Slack, console) -> batching (mutes, digests: what goes out in
+which message) -> deliver (via email_channel, slack_channel, console_channel). Beside them: outbox
+(outbox rows to Alerts), retro (matching the archive again when the watchlist or a rule changed),
+preview (`rules test`). Imports nothing of ours but extractors.records.
 """

@@ -45,18 +45,27 @@ class Watchlist:
         object.__setattr__(self, "keywords", _as_tuple(self.keywords))
 
 
+Digest = Literal["immediate", "hourly", "daily"]
+DIGESTS: tuple[str, ...] = ("immediate", "hourly", "daily")
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """Fires when any of its actors (by actor name) or keywords is mentioned."""
+    """Fires when any of its actors (by actor name) or keywords is mentioned, or its query matches
+    (alerts/query.py). `digest`: send each alert at once, or one message per hour or day."""
 
     name: str
     actors: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()
+    query: str | None = None
+    digest: Digest = "immediate"
 
     def __post_init__(self) -> None:
         for attribute in ("actors", "keywords", "channels"):
             object.__setattr__(self, attribute, _as_tuple(getattr(self, attribute)))
+        if self.digest not in DIGESTS:
+            raise ValueError(f"rule {self.name!r}: digest must be one of {DIGESTS}")
 
 
 @dataclass(frozen=True, slots=True)

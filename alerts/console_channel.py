@@ -21,21 +21,34 @@ from extractors.records import Alert
 TITLE_LIMIT = 140
 
 
-def console_text(channel: ConsoleChannel, alerts: Sequence[Alert]) -> str:
-    return render_console(alerts) if channel.format == "full" else compact_digest(alerts)
+def console_text(channel: ConsoleChannel, alerts: Sequence[Alert], heading: str | None = None) -> str:
+    """The full text (`format = "full"`), else a compact digest of the stories; operational notices
+    and archive matches, which are short, in full either way."""
+    if channel.format == "full":
+        return render_console(alerts, heading)
+    stories = [a for a in alerts if a.story is not None]
+    others = [a for a in alerts if a.story is None]
+    parts = ([compact_digest(stories, heading)] if stories else []) + (
+        [render_console(others, heading)] if others else []
+    )
+    return "\n".join(parts)
 
 
-def compact_digest(alerts: Sequence[Alert]) -> str:
-    """'newswatch: N new stories (rules)', then '  [rules] title — outlet — link' per story (an
-    operational alert has no link)."""
+def compact_digest(alerts: Sequence[Alert], heading: str | None = None) -> str:
+    """'newswatch: N new stories (rules)' (or `heading`), then '  [rules] title — outlet — link' per
+    story."""
     stories: dict[object, tuple[Alert, dict[str, None]]] = {}
     for alert in alerts:  # a story several rules fired for is one line, with every rule
-        # operational alerts have no article (id 0): each is a line of its own
-        key = alert.story.article_id or ("alert", alert.alert_id)
-        stories.setdefault(key, (alert, {}))[1][alert.rule] = None
+        stories.setdefault(alert.story.article_id or ("alert", alert.alert_id), (alert, {}))[1][
+            alert.rule
+        ] = None
     all_rules = dict.fromkeys(rule for _, rules in stories.values() for rule in rules)
     noun = "story" if len(stories) == 1 else "stories"
-    lines = [f"newswatch: {len(stories)} new {noun} ({_plain(', '.join(all_rules), 200)})"]
+    lines = [
+        _plain(heading, 300)
+        if heading
+        else f"newswatch: {len(stories)} new {noun} ({_plain(', '.join(all_rules), 200)})"
+    ]
     for alert, rules in stories.values():
         story = alert.story
         title = _plain(story.title, TITLE_LIMIT) or "(untitled)"

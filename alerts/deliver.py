@@ -21,14 +21,14 @@ class DeliveryResult:
     transient: bool = False  # a failure worth retrying later (network, 4xx SMTP, HTTP 429/5xx)
 
 
-def _send(channel: Channel, alerts: Sequence[Alert]) -> None:
+def _send(channel: Channel, alerts: Sequence[Alert], heading: str | None) -> None:
     if isinstance(channel, EmailChannel):
-        message = render_email(alerts, sender=channel.sender, recipients=channel.recipients)
+        message = render_email(alerts, sender=channel.sender, recipients=channel.recipients, heading=heading)
         send_email(channel, message)
     elif isinstance(channel, SlackChannel):
-        send_slack(channel, *render_slack(alerts))
+        send_slack(channel, *render_slack(alerts, heading))
     elif isinstance(channel, ConsoleChannel):
-        send_console(channel, console_text(channel, alerts))
+        send_console(channel, console_text(channel, alerts, heading))
     else:
         raise DeliveryError(f"unknown channel type {type(channel).__name__}")
 
@@ -37,13 +37,14 @@ def _secrets(channel: Channel) -> list[str | None]:
     return [getattr(channel, "password", None), getattr(channel, "webhook_url", None)]
 
 
-def deliver(channel: Channel, alerts: Sequence[Alert]) -> DeliveryResult:
-    """Send ONE digest message with all `alerts` to `channel`. Never raises: a failure (including
-    a rendering or configuration error) comes back as DeliveryResult(ok=False, error=...)."""
+def deliver(channel: Channel, alerts: Sequence[Alert], heading: str | None = None) -> DeliveryResult:
+    """Send ONE digest message with all `alerts` to `channel` (`heading`: a digest's rule and
+    period, see alerts/batching.py). Never raises: a failure (including a rendering or
+    configuration error) comes back as DeliveryResult(ok=False, error=...)."""
     if not alerts:
         return DeliveryResult(ok=True)
     try:
-        _send(channel, alerts)
+        _send(channel, alerts, heading)
     except DeliveryError as error:
         return DeliveryResult(
             ok=False, error=redact(str(error), _secrets(channel)), transient=error.transient

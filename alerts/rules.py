@@ -1,10 +1,14 @@
-"""Which rules fire for an article's mentions."""
+"""Which actors/keywords rules fire for an article's mentions, and what in the rules cannot work.
+
+(Rules with a query, and all rules in one pass, are matched by alerts/matching.py.)"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
 from alerts.config import Rule, Watchlist
+from alerts.matching import RuleMatcher
+from alerts.query import QueryError
 from extractors.records import Mention
 
 
@@ -31,8 +35,13 @@ def rule_problems(rules: Sequence[Rule], watchlist: Watchlist, channel_names: Co
     actors = {_key(actor.name) for actor in watchlist.actors}
     problems = []
     for rule in rules:
-        if not rule.actors and not rule.keywords:
-            problems.append(f"rule {rule.name!r} names no actor and no keyword: it can never fire")
+        if rule.query is not None:
+            try:
+                RuleMatcher(watchlist, (Rule(rule.name, query=rule.query),))
+            except QueryError as error:
+                problems.append(error.report(f"rule {rule.name!r}: query"))
+        elif not rule.actors and not rule.keywords:
+            problems.append(f"rule {rule.name!r} names no query, actor or keyword: it can never fire")
         for actor in rule.actors:
             if _key(actor) not in actors:
                 problems.append(f"rule {rule.name!r}: actor {actor!r} is not in the watchlist")

@@ -1,7 +1,7 @@
 """Run every benchmark in turn, each in its own process (its own Prefect start-up, memory and CPU).
 
 python -m bench [--quick] [NAME ...]     NAME: throughput quiet_rerun copy_scale
-                                               extraction_quality copy_quality
+                                               extraction_quality copy_quality rule_matching
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ BENCHMARKS = {
     "copy_scale": True,
     "quiet_rerun": True,
     "throughput": True,
+    "rule_matching": True,
 }
 
 

@@ -1,7 +1,7 @@
 """The record types that cross stage boundaries, defined once.
 
 FeedEntry (what a feed said) -> Page (what was fetched) -> Article (clean text, metadata,
-fingerprint) -> Verdict (new, or a copy of a stored article) -> Mention -> Alert.
+fingerprint) -> Verdict (new, or a copy of a stored article) -> Mention / TermMatch -> Alert.
 Library types (feedparser dicts, trafilatura documents, HTTP responses) are converted at the
 edge; nothing downstream sees them. All records are frozen and slotted.
 """
@@ -188,6 +188,18 @@ class Mention:
     snippet: str  # text around the first match
     start: int = 0  # offset of the first match inside snippet
     end: int = 0
+    offset: int | None = None  # where the first match is in the article (title, blank line, text)
+
+
+@dataclass(frozen=True, slots=True)
+class TermMatch:
+    """A term of a rule found in a story: one snippet of what an alert quotes."""
+
+    term: str  # the term, phrase or actor as the rule names it
+    snippet: str  # text around the match, within its paragraph (the title is one)
+    start: int  # the match inside snippet
+    end: int
+    offset: int  # where the match is in the story (title, blank line, text): orders snippets
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,16 +214,45 @@ class AlertStory:
     mentions: tuple[Mention, ...]
     copies: int = 0  # how many copies of the story were seen
     copy_feeds: tuple[str, ...] = ()
+    matched: tuple[TermMatch, ...] = ()  # what the rules matched (quoted instead of the mentions)
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveMatches:
+    """A new or changed rule's matches among stories stored before: listed once, never paged."""
+
+    rule: str
+    count: int
+    stories: tuple[AlertStory, ...]  # the first few, newest first
 
 
 @dataclass(frozen=True, slots=True)
 class Alert:
-    """One outbox row: a rule fired for an article and must reach a channel."""
+    """One outbox row: a rule fired for an article and must reach a channel. Or, without a story,
+    an operational notice (`notice`: a feed failing, an outage) or a rule's archive matches."""
 
     alert_id: int
     rule: str
     channel: str
-    story: AlertStory
+    story: AlertStory | None
     status: AlertStatus = "pending"
     attempts: int = 0
     extra: dict = field(default_factory=dict)
+    notice: str | None = None  # an operational alert: what happened
+    archive: ArchiveMatches | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStory:
+    """A stored article as read back to match it again (retro-matching, the rule preview)."""
+
+    article_id: int
+    title: str
+    text: str
+    feed: str
+    lang: str | None
+    url: str
+    published_at: datetime | None
+    first_seen: datetime
+    run_id: int | None

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import re
+import textwrap
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alerts.config import Actor, Rule, Watchlist
+from alerts.matching import QueryFilter, RuleMatcher
+from alerts.query import QueryError
 
 DEFAULT_CONFIG = Path("newswatch.toml")
 FEED_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -44,8 +49,9 @@ class FetchConfig(_Strict):
 
 
 class TopicConfig(_Strict):
-    terms: tuple[str, ...] | None = None  # None: the built-in default list
+    terms: tuple[str, ...] | None = None  # None: the built-in default list (unless `query` is set)
     min_hits: int = Field(1, ge=1)
+    query: str | None = None  # a query (alerts/query.py); with `terms` set too, both must match
 
     @field_validator("terms")
     @classmethod
@@ -160,7 +166,13 @@ class RuleConfig(_Strict):
     name: str = Field(min_length=1)
     actors: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
+    query: str | None = None  # alerts/query.py; fires beside the actors and keywords (OR)
     channels: tuple[str, ...] = Field(min_length=1)
+    digest: Literal["immediate", "hourly", "daily"] = "immediate"
+
+
+class AlertsConfig(_Strict):
+    retro_digest: bool = True  # one "archive matches" message when a new or changed rule matches old stories
 
 
 class EmailChannelConfig(_Strict):
@@ -230,6 +242,7 @@ class Settings(_Strict):
     feeds: tuple[FeedConfig, ...] = ()
     watchlist: WatchlistConfig = WatchlistConfig()
     rules: tuple[RuleConfig, ...] = ()
+    alerts: AlertsConfig = AlertsConfig()
     channels: dict[str, ChannelConfig] = {}
     source: Path | None = None  # the file it was loaded from
 
@@ -241,6 +254,10 @@ class Settings(_Strict):
             raise ValueError(f"feeds: duplicate feed name(s) {dupes}")
         actors = {a.name for a in self.watchlist.actors}
         keywords = set(self.watchlist.keywords)
+        rule_names = [r.name for r in self.rules]
+        dupes = sorted({n for n in rule_names if rule_names.count(n) > 1})
+        if dupes:  # a rule is named by its alerts, mutes and the archive's state
+            raise ValueError(f"rules: duplicate rule name(s) {dupes}")
         for i, rule in enumerate(self.rules):
             where = f"rules[{i}] ({rule.name})"
             for a in rule.actors:
@@ -249,8 +266,8 @@ class Settings(_Strict):
             for k in rule.keywords:
                 if k not in keywords:
                     raise ValueError(f"{where}.keywords: unknown keyword {k!r}; known: {sorted(keywords)}")
-            if not rule.actors and not rule.keywords:
-                raise ValueError(f"{where}: expected at least one actor or keyword")
+            if not rule.actors and not rule.keywords and rule.query is None:
+                raise ValueError(f"{where}: expected a query, or at least one actor or keyword")
             for c in rule.channels:
                 if c not in self.channels:
                     raise ValueError(
@@ -264,6 +281,34 @@ class Settings(_Strict):
         ):
             raise ValueError(f"report.channel: {self.report.channel!r} is not an email channel")
         return self
+
+    def alert_watchlist(self) -> Watchlist:
+        wl = self.watchlist
+        return Watchlist(
+            actors=tuple(Actor(a.name, tuple(a.aliases)) for a in wl.actors), keywords=tuple(wl.keywords)
+        )
+
+    def alert_rules(self) -> tuple[Rule, ...]:
+        return tuple(
+            Rule(r.name, r.actors, r.keywords, r.channels, query=r.query, digest=r.digest) for r in self.rules
+        )
+
+    def query_problem(self) -> str | None:
+        """The first rule or topic query that cannot be used, as '<key>: <what> (column N)' with
+        the query and a caret under the problem; None when all parse and name known actors."""
+        watchlist = self.alert_watchlist()
+        for i, rule in enumerate(self.alert_rules()):
+            if rule.query is not None:
+                try:
+                    RuleMatcher(watchlist, (rule,))
+                except QueryError as e:
+                    return e.report(f"rules[{i}] ({rule.name}).query")
+        if self.topic.query is not None:
+            try:
+                QueryFilter(self.topic.query, watchlist)
+            except QueryError as e:
+                return e.report("topic.query")
+        return None
 
     def secret_blocks(self) -> list[tuple[str, str]]:
         """(key, Prefect Secret block name) for every secret the channels take from a block."""
@@ -319,6 +364,8 @@ def load_settings(path: Path | str | None = None, *, check_secrets: bool = True)
         settings = Settings.model_validate({**raw, "source": path})
     except ValidationError as e:
         raise ConfigError(_format_validation(path, e)) from None
+    if problem := settings.query_problem():
+        raise ConfigError(f"{path}: invalid configuration\n" + textwrap.indent(problem, "  "))
     if check_secrets:
         for key, var, required in settings.secret_variables():
             if required and not os.environ.get(var):

@@ -272,7 +272,7 @@ def test_outage_is_one_outage_not_every_feed_broken(tmp_path, prefect_harness, c
         a.close()
         b.close()
     assert "OUTAGE" in out.out and "no feed at all could be polled" in out.err
-    assert "network outage" in out.out  # the console channel printed the one operational alert
+    assert "Network outage: every feed failed" in out.out  # the console printed the one operational alert
     db = tmp_path / "newswatch.duckdb"
     assert q(db, "SELECT outage, feeds_failed FROM runs ORDER BY run_id") == [(True, 2), (True, 2)]
     assert q(db, "SELECT name, error_streak, last_outcome FROM feeds ORDER BY name") == [

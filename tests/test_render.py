@@ -17,7 +17,7 @@ from alerts.render import (
     slack_link,
     subject_for,
 )
-from extractors.records import Alert, AlertStory, Mention
+from extractors.records import Alert, AlertStory, Mention, TermMatch
 
 SENDER = "newswatch@example.org"
 RECIPIENTS = ("analyst@example.org", "lead@example.org")
@@ -86,7 +86,9 @@ def test_one_alert_email() -> None:
     ):
         assert expected in text and expected in page
     assert "Actors: Valery Gerasimov (3)" in text and "Keywords: Kaliningrad (1)" in text
-    assert "…said that **Gerasimov** had arrived…" in text
+    # plain text: no markup; each quote is labelled with what it shows
+    assert "   Valery Gerasimov: …said that Gerasimov had arrived…" in text
+    assert "*" not in text
     assert "<mark>Gerasimov</mark>" in page
     assert '<a href="https://news.example.org/a/1">Gerasimov visits Kaliningrad</a>' in page
 
@@ -264,3 +266,104 @@ def test_story_without_date_or_copies() -> None:
 
 def _fields(story: AlertStory) -> dict:
     return {name: getattr(story, name) for name in AlertStory.__slots__}
+
+
+def test_operational_notices_read_as_operational_messages() -> None:
+    raised = datetime(2025, 3, 1, 14, 5, tzinfo=UTC)
+    failing = Alert(
+        7,
+        "feed-health",
+        "out",
+        None,
+        notice="feed vestnik has failed 3 runs in a row: HTTP 500 <b>oops</b>",
+        created_at=raised,
+    )
+    outage = Alert(
+        8, "outage", "out", None, notice="every feed failed at 2025-03-01 14:05 UTC", created_at=raised
+    )
+    text = render_console([failing])
+    assert text.splitlines()[:3] == [
+        "newswatch: operational notice",
+        "",
+        "Feed failing: feed vestnik has failed 3 runs in a row: HTTP 500 <b>oops</b>",
+    ]
+    assert "Raised: 2025-03-01 14:05 UTC" in text
+    for wrong in ("new story", "Published", "date unknown", "Outlet", "Copies seen"):
+        assert wrong not in text
+    message = render_email([failing], sender=SENDER, recipients=RECIPIENTS)
+    assert (
+        message["Subject"]
+        == "[newswatch] Feed failing: feed vestnik has failed 3 runs in a row: HTTP 500 <b>oops</b>"
+    )
+    assert "&lt;b&gt;oops&lt;/b&gt;" in _parts(message)["text/html"]
+    both = render_console([failing, outage])
+    assert both.startswith("newswatch: 2 operational notices")
+    assert "Network outage: every feed failed at 2025-03-01 14:05 UTC" in both
+    _, blocks = render_slack([failing])
+    assert blocks[0]["text"]["text"] == "newswatch: operational notice"
+    assert (
+        "*Feed failing:* feed vestnik has failed 3 runs in a row: HTTP 500 &lt;b&gt;oops&lt;/b&gt;"
+        in _slack_texts(blocks)[1]
+    )
+
+
+def _quoted_story(matched: tuple[TermMatch, ...], title: str = "Rogozin in Romania") -> Alert:
+    story = AlertStory(
+        article_id=1,
+        title=title,
+        url="https://news.example.org/a/1",
+        feed="Example Wire",
+        published_at=datetime(2025, 3, 1, 14, 5, tzinfo=UTC),
+        mentions=(),
+        matched=matched,
+    )
+    return Alert(1, "rogozin-romania", "out", story)
+
+
+def test_what_a_query_matched_is_quoted_in_document_order_without_markup() -> None:
+    from alerts.config import Rule, Watchlist
+    from alerts.matching import RuleMatcher
+
+    title = "Rogozin in Romania"
+    text = (
+        "A first paragraph on Iskander deployments.\n\n"
+        "Later, Rogozin said Romania would host the site, and Iskander was mentioned again."
+    )
+    rule = Rule("rogozin-romania", query="Rogozin NEAR/3 Romania AND Iskander", channels=("out",))
+    (fired,) = RuleMatcher(Watchlist(), (rule,)).match(title, text).fired
+    alert = _quoted_story(fired.matches, title)
+    plain = render_console([alert])
+    lines = plain.splitlines()
+    # the title's own hits are named, not quoted again; the text's are quoted in their order,
+    # each snippet within its paragraph (never glued to the title), the NEAR pair in one quote
+    assert lines[lines.index("   Rules: rogozin-romania") + 1 :][:3] == [
+        "   In the title: Rogozin, Romania",
+        "   Iskander: A first paragraph on Iskander deployments.",
+        "   Copies seen: none",
+    ]
+    assert "*" not in plain and "**" not in plain
+    assert "Rogozin in Romania A first" not in plain
+    page = _parts(render_email([alert], sender=SENDER, recipients=RECIPIENTS))["text/html"]
+    assert "<mark>Iskander</mark> deployments." in page
+    _, blocks = render_slack([alert])
+    assert ">A first paragraph on *Iskander* deployments." in _slack_texts(blocks)[1]
+
+
+def test_a_near_pair_is_one_quote_with_both_terms() -> None:
+    snippet = "…said Rogozin would visit Romania in May…"
+    a, b = snippet.index("Rogozin"), snippet.index("Romania")
+    alert = _quoted_story(
+        (
+            TermMatch("Rogozin", snippet, a, a + 7, 100),
+            TermMatch("Romania", snippet, b, b + 7, 120),
+            TermMatch("Iskander", "Iskander was there.", 0, 8, 50),
+        ),
+        title="A title",
+    )
+    lines = render_console([alert]).splitlines()
+    assert lines[lines.index("   Rules: rogozin-romania") + 1 :][:2] == [
+        "   Iskander: Iskander was there.",
+        "   Rogozin, Romania: …said Rogozin would visit Romania in May…",
+    ]
+    page = _parts(render_email([alert], sender=SENDER, recipients=RECIPIENTS))["text/html"]
+    assert "said <mark>Rogozin</mark> would visit <mark>Romania</mark> in May" in page

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -276,15 +277,25 @@ class Serve:
                 self.proc.wait()
 
 
+def _api(req: urllib.request.Request | str):
+    """A call to Prefect's API, retried on 503 as Prefect's own client does (its SQLite database is
+    briefly busy on a loaded host)."""
+    for attempt in range(10):
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            if e.code != 503 or attempt == 9:
+                raise
+            time.sleep(1)
+
+
 def _api_get(url: str):
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.loads(r.read())
+    return _api(url)
 
 
 def _api_post(url: str, body: dict):
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+    return _api(urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"}))
 
 
 @pytest.mark.slow

@@ -119,7 +119,16 @@ def test_title_and_text_are_one_text(matcher: WatchlistMatcher) -> None:
         "Kaliningrad": ("Kaliningrad", 1, "Kaliningrad"),
     }
     assert [m.kind for m in mentions] == ["actor", "keyword"]  # in order of first appearance
-    assert mentions[0].snippet.startswith("Gerasimov visits Kaliningrad Later,")  # one line
+    # a snippet stays within its paragraph: the title is never glued to the text's first sentence
+    assert mentions[0].snippet == "Gerasimov visits Kaliningrad"
+    assert [m.offset for m in mentions] == [0, 17]
+
+
+def test_snippet_stays_in_its_paragraph() -> None:
+    text = "First paragraph ends here.\n\nKaliningrad opens the second one.\n\nThe third."
+    (mention,) = WatchlistMatcher(Watchlist(keywords=("Kaliningrad",))).find("A title", text)
+    assert mention.snippet == "Kaliningrad opens the second one."
+    assert mention.offset == len("A title\n\n") + text.index("Kaliningrad")
 
 
 def test_typographic_variants_are_read_as_plain_characters() -> None:
@@ -228,11 +237,15 @@ def test_rule_problems_and_rule_keywords() -> None:
         *RULES,
         Rule("empty", channels=("mail",)),
         Rule("ghost", actors=("Nobody",), channels=("pager",)),
+        Rule("broken", query="Gerasimov AND (Kaliningrad OR", channels=("mail",)),
     )
     assert rule_problems(rules, WATCHLIST, {"mail", "slack"}) == [
-        "rule 'empty' names no actor and no keyword: it can never fire",
+        "rule 'empty' names no query, actor or keyword: it can never fire",
         "rule 'ghost': actor 'Nobody' is not in the watchlist",
         "rule 'ghost': no channel named 'pager'",
+        "rule 'broken': query: expected a term after OR, found the end of the query (column 30)\n"
+        "    Gerasimov AND (Kaliningrad OR\n"
+        "                                 ^",
     ]
     widened = watchlist_for_rules(
         Watchlist(keywords=("Kaliningrad",)), (Rule("r", keywords=("Aegis", "kaliningrad")),)

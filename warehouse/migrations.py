@@ -207,7 +207,51 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "004_feed_coverage_gaps_pace",
+        "004_rules_state_mutes_archive",
+        """
+        -- Which run found each mention: retro-matching (the watchlist or a rule changed) records
+        -- old stories' new mentions in a later run than the one that stored them. And where the
+        -- first match is in the story (title, blank line, text), so alerts quote in document order.
+        ALTER TABLE mentions ADD COLUMN run_id BIGINT;
+        ALTER TABLE mentions ADD COLUMN first_offset INTEGER;
+        UPDATE mentions SET run_id = a.run_id FROM articles a WHERE a.article_id = mentions.article_id;
+
+        -- The outbox: what kind of message (story | operational | archive), the run that queued it,
+        -- and what the rule matched in the story (the snippets the message quotes).
+        ALTER TABLE alerts ADD COLUMN kind VARCHAR;
+        ALTER TABLE alerts ADD COLUMN run_id BIGINT;
+        ALTER TABLE alerts ADD COLUMN matched
+            STRUCT(term VARCHAR, snippet VARCHAR, "start" INTEGER, "end" INTEGER, "offset" INTEGER)[];
+        UPDATE alerts SET kind = CASE WHEN article_id IS NULL THEN 'operational' ELSE 'story' END;
+
+        -- A muted rule's alerts wait in the outbox until `until`; they are not lost.
+        CREATE TABLE rule_mutes (
+            rule     VARCHAR PRIMARY KEY,
+            until    TIMESTAMPTZ NOT NULL,
+            muted_at TIMESTAMPTZ NOT NULL
+        );
+
+        -- What the archive was last matched with: 'watchlist' and 'rule:NAME' -> a hash of their
+        -- definition. A run that finds another hash matches the whole archive again.
+        CREATE TABLE matcher_state (
+            name       VARCHAR PRIMARY KEY,
+            hash       VARCHAR NOT NULL,
+            run_id     BIGINT,
+            updated_at TIMESTAMPTZ NOT NULL
+        );
+
+        -- Stories stored before a rule was added or changed that it matches, found by that run's
+        -- retro-matching: listed in one "archive matches" message, never alerted one by one.
+        CREATE TABLE archive_matches (
+            run_id     BIGINT NOT NULL,
+            rule       VARCHAR NOT NULL,
+            article_id BIGINT NOT NULL,
+            PRIMARY KEY (run_id, rule, article_id)
+        );
+        """,
+    ),
+    (
+        "005_feed_coverage_gaps_pace",
         """
         -- What a feed's polls showed, for gap detection, pacing and silence.
         ALTER TABLE feeds ADD COLUMN newest_entry_at TIMESTAMPTZ;  -- newest entry date a poll showed
@@ -250,7 +294,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "005_article_revisions",
+        "006_article_revisions",
         """
         -- Each stored page's validators and last recheck (conditional GET: an unchanged page is a 304).
         CREATE TABLE article_checks (

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from warehouse.store import Warehouse
+from warehouse.store import MENTION_SCHEMA, Warehouse
 
 CHECK_SCHEMA = pa.schema([("article_id", pa.int64()), ("etag", pa.string()), ("last_modified", pa.string())])
 RESULT_SCHEMA = pa.schema(
@@ -39,6 +39,8 @@ class StoredPage:
     text_hash: str
     etag: str | None
     last_modified: str | None
+    feed: str | None = None
+    lang: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def due_rechecks(
     checked (or stored) at least `minutes` ago, the stalest first; not those this run stored."""
     rows = wh.con.execute(
         """
-        SELECT a.article_id, a.url, a.title, a.text, a.text_hash, c.etag, c.last_modified
+        SELECT a.article_id, a.url, a.title, a.text, a.text_hash, c.etag, c.last_modified, a.feed, a.lang
         FROM articles a LEFT JOIN article_checks c USING (article_id)
         WHERE a.feed <> 'seed' AND a.text_source = 'page' AND a.run_id IS DISTINCT FROM ?
           AND coalesce(a.published_at, a.first_seen) >= ?
@@ -142,6 +144,28 @@ def store_revision(wh: Warehouse, r: Revision, now: datetime, run_id: int) -> No
         [r.new_text, r.text_hash, r.word_count, r.article_id],
     )
     con.execute("DELETE FROM article_bands WHERE article_id = ?", [r.article_id])
-    con.execute("DELETE FROM mentions WHERE article_id = ?", [r.article_id])
     wh.insert_articles([], [(k, r.article_id) for k in r.band_keys])
-    wh.insert_mentions(list(r.mentions))
+    _replace_mentions(wh, r.article_id, r.mentions)
+
+
+def _replace_mentions(wh: Warehouse, article_id: int, mentions: Sequence[dict]) -> None:
+    """The article's mentions become those of its new text: gone ones deleted, kept ones updated
+    (their run_id, the run that first found them, stays), new ones inserted with the revision's run."""
+    keep = [[m["kind"], m["name"]] for m in mentions]
+    wh.con.execute(
+        "DELETE FROM mentions WHERE article_id = ? AND NOT list_contains(?, [kind, name])", [article_id, keep]
+    )
+    if not mentions:
+        return
+    wh.con.register("revised_mentions", pa.Table.from_pylist(list(mentions), schema=MENTION_SCHEMA))
+    try:
+        wh.con.execute(
+            """
+            INSERT INTO mentions (article_id, kind, name, alias, count, snippet, run_id, first_offset)
+            SELECT article_id, kind, name, alias, count, snippet, run_id, first_offset FROM revised_mentions
+            ON CONFLICT (article_id, kind, name) DO UPDATE SET alias = excluded.alias, count = excluded.count,
+                snippet = excluded.snippet, first_offset = excluded.first_offset
+            """
+        )
+    finally:
+        wh.con.unregister("revised_mentions")

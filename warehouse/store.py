@@ -149,7 +149,20 @@ MENTION_SCHEMA = pa.schema(
         ("alias", pa.string()),
         ("count", pa.int32()),
         ("snippet", pa.string()),
+        ("run_id", pa.int64()),  # absent: the run that stored the article
+        ("first_offset", pa.int32()),
     ]
+)
+MATCHED_TYPE = pa.list_(
+    pa.struct(
+        [
+            ("term", pa.string()),
+            ("snippet", pa.string()),
+            ("start", pa.int32()),
+            ("end", pa.int32()),
+            ("offset", pa.int32()),
+        ]
+    )
 )
 ALERT_SCHEMA = pa.schema(
     [
@@ -158,6 +171,9 @@ ALERT_SCHEMA = pa.schema(
         ("channel", pa.string()),
         ("created_at", pa.timestamp("us", tz="UTC")),
         ("subject", pa.string()),
+        ("kind", pa.string()),  # absent: story, or operational when there is no article
+        ("run_id", pa.int64()),
+        ("matched", MATCHED_TYPE),
     ]
 )
 FEED_POLL_SCHEMA = pa.schema(
@@ -541,7 +557,16 @@ class Warehouse:
         unique = {(r["article_id"], r["kind"], r["name"]): r for r in rows}
         if unique:
             self._register("new_mentions", _arrow(list(unique.values()), MENTION_SCHEMA))
-            self.con.execute("INSERT INTO mentions SELECT * FROM new_mentions ON CONFLICT DO NOTHING")
+            self.con.execute(
+                """
+                INSERT INTO mentions (article_id, kind, name, alias, count, snippet, run_id, first_offset)
+                SELECT n.article_id, n.kind, n.name, n.alias, n.count, n.snippet,
+                       coalesce(n.run_id, (SELECT a.run_id FROM articles a WHERE a.article_id = n.article_id)),
+                       n.first_offset
+                FROM new_mentions n
+                ON CONFLICT DO NOTHING
+                """
+            )
             self.con.unregister("new_mentions")
 
     def insert_alerts(self, rows: Sequence[dict]) -> int:
@@ -560,8 +585,11 @@ class Warehouse:
         self._register("new_alerts", _arrow(list(unique.values()), ALERT_SCHEMA))
         n = self.con.execute(
             """
-            INSERT INTO alerts (alert_id, rule, article_id, channel, status, attempts, created_at, subject)
-            SELECT nextval('alert_id_seq'), n.rule, n.article_id, n.channel, 'pending', 0, n.created_at, n.subject
+            INSERT INTO alerts (alert_id, rule, article_id, channel, status, attempts, created_at, subject,
+                                kind, run_id, matched)
+            SELECT nextval('alert_id_seq'), n.rule, n.article_id, n.channel, 'pending', 0, n.created_at, n.subject,
+                   coalesce(n.kind, CASE WHEN n.article_id IS NULL THEN 'operational' ELSE 'story' END),
+                   n.run_id, n.matched
             FROM new_alerts n
             WHERE NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule = n.rule AND a.channel = n.channel
                               AND a.article_id IS NOT DISTINCT FROM n.article_id
@@ -575,23 +603,39 @@ class Warehouse:
 
     # ---- the outbox -----------------------------------------------------------------------------
 
-    def pending_alerts(self, max_attempts: int = MAX_DELIVERY_ATTEMPTS) -> list[dict]:
-        """Pending alerts with what their message needs: the story, its mentions, its copies."""
+    def pending_alerts(self, max_attempts: int = MAX_DELIVERY_ATTEMPTS, archive_shown: int = 5) -> list[dict]:
+        """Pending alerts with what their message needs: the story, its mentions (in the order they
+        appear in it), its copies, what the rule matched; for an archive alert, how many old stories
+        the rule matches and the newest `archive_shown` of them."""
         cur = self.con.execute(
             """
             SELECT al.alert_id, al.rule, al.channel, al.attempts, al.article_id, al.subject,
+                   al.created_at, al.run_id, al.matched,
+                   coalesce(al.kind, CASE WHEN al.article_id IS NULL THEN 'operational' ELSE 'story' END)
+                       AS kind,
                    a.title, a.url, a.feed, a.published_at,
                    (SELECT count(*) FROM duplicates d WHERE d.duplicate_of = a.article_id) AS copies,
                    (SELECT list(DISTINCT d.feed ORDER BY d.feed) FROM duplicates d
                      WHERE d.duplicate_of = a.article_id) AS copy_feeds,
                    (SELECT list({'kind': m.kind, 'name': m.name, 'alias': m.alias, 'count': m.count,
-                                 'snippet': m.snippet} ORDER BY m.kind, m.name)
-                      FROM mentions m WHERE m.article_id = a.article_id) AS mentions
+                                 'snippet': m.snippet, 'offset': m.first_offset}
+                                ORDER BY m.first_offset NULLS LAST, m.kind, m.name)
+                      FROM mentions m WHERE m.article_id = a.article_id) AS mentions,
+                   CASE WHEN al.kind = 'archive' THEN
+                       (SELECT count(*) FROM archive_matches x WHERE x.run_id = al.run_id AND x.rule = al.rule)
+                   END AS archive_count,
+                   CASE WHEN al.kind = 'archive' THEN
+                       (SELECT list({'article_id': s.article_id, 'title': s.title, 'url': s.url, 'feed': s.feed,
+                                     'published_at': s.published_at}
+                                    ORDER BY coalesce(s.published_at, s.first_seen) DESC, s.article_id DESC)[1:?]
+                          FROM archive_matches x JOIN articles s USING (article_id)
+                         WHERE x.run_id = al.run_id AND x.rule = al.rule)
+                   END AS archive_stories
             FROM alerts al LEFT JOIN articles a ON a.article_id = al.article_id
             WHERE al.status = 'pending' AND al.attempts < ?
             ORDER BY al.channel, al.alert_id
             """,
-            [max_attempts],
+            [archive_shown, max_attempts],
         )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

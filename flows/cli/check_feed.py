@@ -123,8 +123,8 @@ def _show_entries(poll: FeedPoll, took: float, limit: int) -> None:
 
 def _show_first(entry: FeedEntry, page: Page, s: Settings) -> None:
     from extractors.extract import extract_page
-    from extractors.topic import DEFAULT_TERMS, TopicFilter
     from flows.ingest.articles import Rejected, build_article
+    from flows.ingest.topic import build_topic
 
     out = sys.stdout.write
     out(f"\nfirst item  {_safe(entry.url)}\n")
@@ -163,7 +163,7 @@ def _show_first(entry: FeedEntry, page: Page, s: Settings) -> None:
         entry,
         page,
         extracted,
-        topic=TopicFilter(s.topic.terms or DEFAULT_TERMS, s.topic.min_hits),
+        topic=build_topic(s),
         min_words=s.extract.min_words,
         min_feed_words=s.extract.min_feed_words,
     )

@@ -23,6 +23,7 @@ from flows.cli.commands import (
     cmd_sql,
 )
 from flows.cli.feeds import add_feed_subcommands
+from flows.cli.rules import add_rules_parser
 from flows.cli.run import cmd_run
 from flows.cli.why import cmd_why
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
@@ -132,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     p.add_argument("--out", type=Path, required=True, metavar="DIR")
     p.set_defaults(func=cmd_export)
+
+    add_rules_parser(sub, _common)
     return parser
 
 

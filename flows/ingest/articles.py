@@ -8,7 +8,7 @@ from extractors.clean import clean_text
 from extractors.fingerprint import fingerprint
 from extractors.http import TRANSIENT_STATUSES
 from extractors.records import Article, Extracted, FeedEntry, Page
-from extractors.topic import TopicFilter
+from flows.ingest.topic import Topic
 
 
 def words(text: str) -> int:
@@ -28,7 +28,7 @@ def build_article(
     page: Page | None,
     extracted: Extracted | str | None,
     *,
-    topic: TopicFilter,
+    topic: Topic,
     min_words: int,
     min_feed_words: int,
 ) -> Article | Rejected:
@@ -54,8 +54,9 @@ def build_article(
             return Rejected(entry, outcome, page_problem, retry=transient)
     ex = extracted if isinstance(extracted, Extracted) and source == "page" else None
     title = entry.title or (ex.title if ex else "") or ""
-    if not topic.is_on_topic(title, text):
-        return Rejected(entry, "off_topic", f"fewer than {topic.min_hits} topic term(s) in title and text")
+    lang = ex.lang if ex else None
+    if not topic.is_on_topic(title, text, entry.feed, lang):
+        return Rejected(entry, "off_topic", topic.rejection)
     return Article(
         url=entry.url or "",
         feed=entry.feed,
@@ -66,7 +67,7 @@ def build_article(
         text_source=source,
         published_at=entry.published_at or (ex.published_at if ex else None),
         author=entry.author or (ex.author if ex else None),
-        lang=ex.lang if ex else None,
+        lang=lang,
         guid=entry.guid,
         word_count=count,
         etag=page.etag if source == "page" else None,

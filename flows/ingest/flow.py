@@ -20,11 +20,16 @@ from prefect import flow, get_run_logger
 
 from extractors.http import FetchSettings
 from extractors.records import Article, FeedEntry, FeedPoll
-from extractors.topic import DEFAULT_TERMS, TopicFilter
 from flows.ingest.articles import build_article
 from flows.ingest.backfill import Backfill
 from flows.ingest.batches import BatchPlan, shards
-from flows.ingest.delivery import build_matching, deliver_pending, raise_feed_alerts
+from flows.ingest.delivery import (
+    build_matching,
+    deliver_pending,
+    raise_feed_alerts,
+    rematch_archive,
+    retro_summary,
+)
 from flows.ingest.feed_state import due_feeds, is_outage, poll_rows
 from flows.ingest.intake import Intake
 from flows.ingest.judge import Judge
@@ -43,6 +48,7 @@ from flows.ingest.tasks import (
     fetch_settings,
     poll_shard,
 )
+from flows.ingest.topic import build_topic
 from flows.runtime.stop import STOP, on_signals
 from flows.settings import Settings, load_settings, resolve_db_path
 from warehouse.store import FeedState, Warehouse
@@ -186,7 +192,10 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
     recheck_revisions(wh, s, fs, workers, matching, run_id, counts)
     clock.lap("revisions")
 
-    # 6. deliver: operational alerts, then the outbox (after the write: sent only when accepted)
+    # 6. deliver: operational alerts, then the outbox (after the write: sent only when accepted);
+    # first, if the watchlist or a rule changed since the archive was last matched, match it again
+    if (retro := rematch_archive(wh, s, matching, run_id)) and retro.ran:
+        log.info("%s", retro_summary(retro))
     raise_feed_alerts(wh, s, counts.outage, run_id)
     counts.alerts_sent, counts.alerts_pending = deliver_pending(wh, s)
     clock.lap("alerts")
@@ -246,7 +255,7 @@ def fetch_extract_judge(
     whatever the size of the run. Batches are judged in order (config order of the feeds), so the
     first copy of a story seen is its original. Rejected entries go to `rows.rejected`.
     """
-    topic = TopicFilter(s.topic.terms or DEFAULT_TERMS, s.topic.min_hits)
+    topic = build_topic(s)
     batches = BatchPlan(entry_groups, s.runner.page_batch)
     by_url: dict[str, FeedEntry] = {}
     in_flight: deque = deque()

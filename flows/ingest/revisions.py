@@ -4,9 +4,9 @@ Stories younger than `[revisions] recheck_hours` are fetched again every `rechec
 page's ETag / Last-Modified, so an unchanged page costs a 304. A changed page is extracted again;
 when its text changed materially (`[revisions] min_changed_words` words, numbers, dates and times
 aside; or a tracked actor or keyword appears that was not there), the new text becomes the
-article's and the old one is kept in `article_revisions`. The watchlist is matched on the new
-text: a rule that fires through something the revision added, and never alerted the story
-before, alerts once, marked as an update.
+article's and the old one is kept in `article_revisions`. The watchlist and the rules are matched
+on the new text: a rule that fires on it and did not on the old text alerts once (the outbox keeps
+one alert per rule, story and channel), marked as an update.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from datetime import datetime
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from alerts.rules import fired_rules
+from alerts.matching import ArticleMatch
+from alerts.outbox import matched_rows
+from alerts.retro import mention_rows
 from extractors.extract import extract_with_fingerprint
 from extractors.fingerprint import fingerprint
 from extractors.http import FetchSettings
 from extractors.parallel import extract_many
-from extractors.records import Extracted, Mention
+from extractors.records import Extracted
 from extractors.textdiff import compare_texts
 from flows.ingest.rows import Matching, RunCounts, utcnow
 from flows.ingest.tasks import _fetcher, _pool, cancel_fetches
@@ -136,11 +138,11 @@ def recheck_revisions(
         page = stored[answer.article_id]
         before = old_mentions.get(page.article_id, set())
         found = _revision(
-            page, answer.extracted, before, matching, cfg.min_changed_words, s.extract.min_words
+            page, answer.extracted, before, matching, cfg.min_changed_words, s.extract.min_words, run_id
         )
         if found is not None:
             revisions.append(found[0])
-            alerts += _update_alerts(found[0].article_id, found[1], before, matching, now)
+            alerts += _update_alerts(page, found[1], before, matching, now, run_id)
     checks = [
         {
             "article_id": a.article_id,
@@ -168,9 +170,10 @@ def _revision(
     matching: Matching | None,
     min_changed_words: int,
     min_words: int,
-) -> tuple[Revision, list[Mention]] | None:
-    """The revision a new extraction makes, with the new text's mentions; None when the text did
-    not change materially."""
+    run_id: int,
+) -> tuple[Revision, ArticleMatch | None] | None:
+    """The revision a new extraction makes, with what the watchlist and rules find in the new text;
+    None when the text did not change materially."""
     if extracted is None or (extracted.word_count or len(extracted.text.split())) < min_words:
         return None  # the page lost its article (an error page, a paywall): keep what we have
     fp = extracted.fingerprint or fingerprint(extracted.text)
@@ -179,8 +182,11 @@ def _revision(
     change = compare_texts(page.text, extracted.text)
     if change.changed == 0:
         return None
-    found = matching.matcher.find(page.title or "", extracted.text) if matching else []
-    adds_tracked = any((m.kind, m.name) not in old_mentions for m in found)
+    found = (
+        matching.matcher.match(page.title or "", extracted.text, page.feed, page.lang) if matching else None
+    )
+    mentions = found.mentions if found else []
+    adds_tracked = any((m.kind, m.name) not in old_mentions for m in mentions)
     if change.changed < min_changed_words and not adds_tracked:
         return None
     revision = Revision(
@@ -194,45 +200,42 @@ def _revision(
         words_removed=change.words_removed,
         similarity=change.similarity,
         change=change.summary,
-        mentions=tuple(
-            {
-                "article_id": page.article_id,
-                "kind": m.kind,
-                "name": m.name,
-                "alias": m.alias,
-                "count": m.count,
-                "snippet": m.snippet,
-            }
-            for m in found
-        ),
+        mentions=tuple({**row, "run_id": run_id} for row in mention_rows(page.article_id, mentions)),
     )
     return revision, found
 
 
 def _update_alerts(
-    article_id: int,
-    found: Sequence[Mention],
+    page: StoredPage,
+    found: ArticleMatch | None,
     old_mentions: set[tuple[str, str]],
     matching: Matching | None,
     now: datetime,
+    run_id: int,
 ) -> list[dict]:
-    """Alerts for the rules that fire through what the revision added (a rule that already alerted
-    the story is not queued again: the outbox keeps one alert per rule, story and channel)."""
-    if matching is None:
+    """Alerts for the rules that fire on the new text and did not on the old one."""
+    if matching is None or found is None or not found.fired:
         return []
+    before = matching.matcher.match(page.title or "", page.text, page.feed, page.lang, snippets=False)
+    fired_before = {f.rule.name for f in before.fired}
+    added = [m.name for m in found.mentions if (m.kind, m.name) not in old_mentions]
     rows = []
-    for rule, relevant in fired_rules(matching.rules, found):
-        added = [m.name for m in relevant if (m.kind, m.name) not in old_mentions]
-        if added:
-            subject = f"{UPDATE}: now mentions {', '.join(added)}"
-            rows += [
-                {
-                    "rule": rule.name,
-                    "article_id": article_id,
-                    "channel": c,
-                    "created_at": now,
-                    "subject": subject,
-                }
-                for c in rule.channels
-            ]
+    for fired in found.fired:
+        if fired.rule.name in fired_before:
+            continue
+        what = f"now mentions {', '.join(added)}" if added else f"now matches {fired.rule.name}"
+        matched = matched_rows(fired.matches)
+        rows += [
+            {
+                "rule": fired.rule.name,
+                "article_id": page.article_id,
+                "channel": c,
+                "created_at": now,
+                "subject": f"{UPDATE}: {what}",
+                "kind": "story",
+                "run_id": run_id,
+                "matched": matched,
+            }
+            for c in fired.rule.channels
+        ]
     return rows

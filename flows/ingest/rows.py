@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from alerts.config import Rule
-from alerts.rules import fired_rules
-from alerts.watchlist import WatchlistMatcher
+from alerts.matching import RuleMatcher
+from alerts.outbox import matched_rows
+from alerts.retro import mention_rows
 from extractors.records import Article, Verdict
 from flows.ingest.articles import Rejected, words
 from flows.ingest.intake import Intake, entry_key
@@ -51,8 +52,11 @@ class RunCounts:
 
 @dataclass
 class Matching:
-    matcher: WatchlistMatcher
-    rules: Sequence[Rule]
+    matcher: RuleMatcher  # the watchlist and the rules, compiled together
+
+    @property
+    def rules(self) -> Sequence[Rule]:
+        return self.matcher.rules
 
 
 def article_row(a: Article, aid: int, run_id: int, now: datetime) -> dict:
@@ -135,31 +139,27 @@ class RunRows:
                 self._match(a, aid)
 
     def _match(self, a: Article, aid: int) -> None:
+        """Mentions and the rules that fire, in one pass; an alert per rule and channel, with what
+        the rule matched (the snippets its message quotes)."""
         t1 = time.perf_counter()
-        found = self.matching.matcher.find(a.title, a.text)
+        found = self.matching.matcher.match(a.title, a.text, a.feed, a.lang, snippets=self.alert)
         self.match_s += time.perf_counter() - t1
-        for m in found:
-            self.mentions.append(
-                {
-                    "article_id": aid,
-                    "kind": m.kind,
-                    "name": m.name,
-                    "alias": m.alias,
-                    "count": m.count,
-                    "snippet": m.snippet,
-                }
-            )
-        self.counts.mentions += len(found)
+        self.mentions += [{**row, "run_id": self.run_id} for row in mention_rows(aid, found.mentions)]
+        self.counts.mentions += len(found.mentions)
         if self.alert and a.url not in self.quiet_urls:
-            for rule, _ in fired_rules(self.matching.rules, found):
-                for channel in rule.channels:
+            for fired in found.fired:
+                matched = matched_rows(fired.matches)
+                for channel in fired.rule.channels:
                     self.alerts.append(
                         {
-                            "rule": rule.name,
+                            "rule": fired.rule.name,
                             "article_id": aid,
                             "channel": channel,
                             "created_at": self.now,
                             "subject": None,
+                            "kind": "story",
+                            "run_id": self.run_id,
+                            "matched": matched,
                         }
                     )
 

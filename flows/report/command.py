@@ -32,20 +32,20 @@ LONGEST = 200 * 365 * 86400  # seconds: any longer period is all of it too (and 
 # ---- the command --------------------------------------------------------------------------------
 
 
-def parse_since(value: str) -> timedelta | None:
-    """'7d', '24h', '4w', '90m', '6mo', '10y' -> a timedelta; 'all' -> None (everything on record);
-    anything else raises UsageError naming the value."""
-    if (value or "").strip().lower() == "all":
+def parse_since(value: str, option: str = "--since", *, allow_all: bool = True) -> timedelta | None:
+    """'7d', '24h', '4w', '90m', '6mo', '10y' -> a timedelta; 'all' -> None (everything on record,
+    where `allow_all`); anything else raises UsageError naming the option and the value."""
+    if allow_all and (value or "").strip().lower() == "all":
         return None
     m = SINCE.match(value or "")
     if not m:
         raise UsageError(
-            f"--since {value!r}: expected 'all' or a number and a unit m, h, d, w, mo or y "
-            "(e.g. 90m, 24h, 7d, 4w, 6mo, 10y)"
+            f"{option} {value!r}: expected a number and a unit m, h, d, w, mo or y (e.g. 90m, 24h, 7d, "
+            f"4w, 6mo, 10y){', or all' if allow_all else ''}"
         )
     amount = int(m.group(1))
     if amount == 0:
-        raise UsageError(f"--since {value!r}: expected a period longer than zero")
+        raise UsageError(f"{option} {value!r}: expected a period longer than zero")
     return timedelta(seconds=min(amount * UNITS[m.group(2).lower()], LONGEST))
 
 

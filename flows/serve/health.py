@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from alerts.deliver import deliver
-from extractors.records import Alert, AlertStory
+from extractors.records import Alert
 from flows.channels import SecretUnavailable, build_channel
 from flows.settings import Settings
 
@@ -94,10 +94,11 @@ class RunHealth:
 
 def send_operational(settings: Settings, subject: str) -> list[str]:
     """Deliver one operational message to every health channel; returns the errors (none if sent)."""
-    story = AlertStory(article_id=0, title=subject, url="", feed="newswatch", published_at=None, mentions=())
     errors = []
     for name in settings.health.alert_channels:
-        alert = Alert(alert_id=0, rule=RULE, channel=name, story=story, attempts=0)
+        alert = Alert(
+            alert_id=0, rule=RULE, channel=name, story=None, notice=subject, created_at=datetime.now(UTC)
+        )
         try:
             outcome = deliver(build_channel(name, settings.channels[name]), [alert])
         except SecretUnavailable as e:
