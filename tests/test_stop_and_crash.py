@@ -179,6 +179,8 @@ def test_kill_9_leaves_no_process_and_the_next_run_closes_the_row_as_crashed(tmp
             time.sleep(0.5)
         assert not (tmp_path / "newswatch.duckdb").exists()  # killed before anything was published
 
+        for i in range(FAST, FAST + SLOW):  # the next run: the site answering at once
+            site.routes[f"/s{i}.html"] = Reply(200, story(i), {"Content-Type": "text/html; charset=utf-8"})
         after = subprocess.run(
             [str(NEWSWATCH), "run", "--config", str(cfg)],
             env=user_env(home, api_url=prefect_harness),
