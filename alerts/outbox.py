@@ -21,9 +21,12 @@ def alert_from_row(row: dict) -> Alert:
         return Alert(story=None, archive=archive, **common)
     if kind == "operational" or row["article_id"] is None:
         return Alert(story=None, notice=row.get("subject") or "newswatch", **common)
+    title = row.get("title") or ""
+    if row.get("subject"):  # a story's alert with a subject: raised by a revision of the story
+        title = f"[{row['subject']}] {title}"
     story = AlertStory(
         article_id=row["article_id"],
-        title=row.get("title") or "",
+        title=title,
         url=row.get("url") or "",
         feed=row.get("feed") or "",
         published_at=row.get("published_at"),

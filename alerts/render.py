@@ -39,7 +39,12 @@ SLACK_SECTION_LIMIT = 3000  # Block Kit: a section's text
 SLACK_BLOCK_LIMIT = 50  # Block Kit: blocks per message
 SLACK_URL_LIMIT = 1000  # longer links are shown unlinked, so one story always fits its section
 # How operational notices are introduced, by the rule name the flow gives them.
-NOTICE_LABELS = {"feed-health": "Feed failing", "outage": "Network outage", "serve-health": "Scheduled runs"}
+NOTICE_LABELS = {
+    "feed-health": "Feed failing",
+    "feed-silence": "Feed silent",
+    "outage": "Network outage",
+    "serve-health": "Scheduled runs",
+}
 
 
 @dataclass(frozen=True, slots=True)

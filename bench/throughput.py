@@ -42,7 +42,17 @@ from bench.proctree import TreeRun, measure
 from bench.site import ROOT, Site, SiteServer, build_site, loopback_hosts, shared_available, write_feeds
 
 KINDS = {"full": "full run", "quiet": "quiet re-run (nothing new)", "new": "re-run with new pages"}
-STAGES = ("open_and_seed", "poll", "ledger", "fetch_extract_judge", "write", "alerts", "publish", "artifacts")
+STAGES = (
+    "open_and_seed",
+    "poll",
+    "ledger",
+    "fetch_extract_judge",
+    "write",
+    "revisions",
+    "alerts",
+    "publish",
+    "artifacts",
+)
 INSIDE = {
     "fetch_extract_judge": ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches")
 }

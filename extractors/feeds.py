@@ -32,7 +32,8 @@ import feedparser.mixin
 from defusedxml.common import DefusedXmlException
 
 from extractors.errors import FeedParseError
-from extractors.records import FeedEntry
+from extractors.paging import paging_from_links
+from extractors.records import FeedEntry, FeedPaging
 from extractors.urls import canonical_url
 
 # Entity declarations anywhere in the document (quoted values may contain ">").
@@ -132,6 +133,7 @@ _install_safe_parsing()
 class ParsedFeed:
     entries: tuple[FeedEntry, ...]
     warning: str | None = None  # set when the feed was partly malformed but yielded entries
+    paging: FeedPaging | None = None  # where its older entries are (RFC 5005, WordPress)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,7 +310,18 @@ def parse_feed(
     if not usable and (problem or not result.get("version")):
         reason = problem or "not a feed (no RSS/Atom root element)"
         raise FeedParseError(f"feed {feed!r}: no usable entry; {reason}")
-    return ParsedFeed(entries=entries, warning=problem)
+    return ParsedFeed(entries=entries, warning=problem, paging=_paging(result.get("feed") or {}))
+
+
+def _paging(meta: dict) -> FeedPaging | None:
+    """The feed-level links to older entries (feedparser resolved them against the feed's URL)."""
+    links = meta.get("links") or []
+    pairs = [(link.get("rel"), link.get("href")) for link in links if isinstance(link, dict)]
+    generator = meta.get("generator")
+    return paging_from_links(
+        ((r, h) for r, h in pairs if isinstance(r, str) and isinstance(h, str)),
+        generator if isinstance(generator, str) else None,
+    )
 
 
 def _problem(result: dict) -> str | None:

@@ -769,6 +769,8 @@ def _fetch_page(url: str, fetcher: Fetcher, overrides: RequestOverrides | None =
         body=result.body,
         content_type=result.content_type,
         fetched_at=datetime.now(UTC),
+        etag=result.etag,
+        last_modified=result.last_modified,
     )
 
 
@@ -956,6 +958,7 @@ def parse_fetched(fetched: FetchedFeed) -> FeedPoll:
         error=parsed.warning,
         elapsed_ms=fetched.fetch_ms + (time.monotonic() - started) * 1000.0,
         moved_to=result.moved_to,
+        paging=parsed.paging,
     )
 
 

@@ -35,6 +35,19 @@ class FeedEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedPaging:
+    """Where a feed says its older entries are (RFC 5005), as absolute URLs; None when it does not."""
+
+    next: str | None = None  # a paged feed's next page (feeds list newest first: older entries)
+    prev_archive: str | None = None  # an archived feed's previous (older) archive document
+    wordpress: bool = False  # the generator is WordPress, whose feeds take ?paged=N
+
+    @property
+    def older(self) -> str | None:
+        return self.next or self.prev_archive
+
+
+@dataclass(frozen=True, slots=True)
 class FeedPoll:
     """The result of polling one feed once (one conditional GET, retries included)."""
 
@@ -50,6 +63,7 @@ class FeedPoll:
     retry_after: float | None = None  # seconds, from a Retry-After header
     elapsed_ms: float = 0.0
     moved_to: str | None = None  # the feed answered with a permanent redirect (301, 308) to here
+    paging: FeedPaging | None = None  # links to older entries, when the feed gives them
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +85,8 @@ class Page:
     # size cap (decompression bombs included), an endless body, a certificate that does not
     # verify, a 4xx answer. False when it succeeded or may pass (timeouts, 5xx, connection errors).
     permanent: bool = False
+    etag: str | None = None  # the page's validators, for rechecking it with a conditional GET
+    last_modified: str | None = None
 
     @property
     def fetched(self) -> bool:
@@ -153,6 +169,8 @@ class Article:
     lang: str | None = None
     guid: str | None = None
     word_count: int | None = None  # len(text.split()) when already counted
+    etag: str | None = None  # the page's validators (text_source "page"), for rechecks
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,12 +100,19 @@ class ExtractConfig(_Strict):
 class ScheduleConfig(_Strict):
     cron: str | None = None
     interval_minutes: float | None = Field(None, gt=0)
+    # Each feed's own interval, from its pace, within these bounds. Without max_interval_minutes
+    # every feed is due on every run (min_interval_minutes then defaults to 0).
+    min_interval_minutes: float | None = Field(None, ge=0)
+    max_interval_minutes: float | None = Field(None, gt=0)
     run_timeout_minutes: float = Field(30.0, gt=0)  # a run past it is stopped and recorded as timed_out
 
     @model_validator(mode="after")
     def _one(self):
         if self.cron and self.interval_minutes:
             raise ValueError("set either cron or interval_minutes, not both")
+        low, high = self.min_interval_minutes, self.max_interval_minutes
+        if low is not None and high is not None and low > high:
+            raise ValueError("min_interval_minutes must not exceed max_interval_minutes")
         return self
 
 
@@ -120,6 +127,29 @@ class HealthConfig(_Strict):
     failure_alert_after: int = Field(3, ge=1)  # consecutive failed runs before one operational alert
     alert_channels: tuple[str, ...] = ()
     backoff_max_minutes: float = Field(24 * 60, gt=0)
+    # A feed that answers but has published nothing for silence_factor x its median gap between
+    # entries (and at least silence_min_hours) is silent: one alert, and a note when it resumes.
+    silence_factor: float = Field(4.0, ge=1)
+    silence_min_hours: float = Field(24.0, gt=0)
+
+
+class BackfillConfig(_Strict):
+    """Filling a gap (a poll whose entries were all new): the feed's older pages, then the sitemap."""
+
+    enabled: bool = True
+    max_pages: int = Field(10, ge=0, le=100)  # older feed pages fetched per gap
+    sitemap: bool = True  # also read the site's news sitemap (robots.txt) for the gap's window
+    max_sitemaps: int = Field(5, ge=0, le=50)  # sitemap documents (index and children) per gap
+    time_budget_s: float = Field(60.0, gt=0)  # per gap, all requests together
+
+
+class RevisionsConfig(_Strict):
+    """Rechecking young stories for revisions, with conditional GETs."""
+
+    recheck_hours: float = Field(48.0, ge=0)  # stories younger than this are rechecked; 0: never
+    recheck_minutes: float = Field(60.0, ge=0)  # how often each is rechecked; 0: on every run
+    min_changed_words: int = Field(5, ge=1)  # words changed (numbers and dates aside) for a revision
+    max_per_run: int = Field(200, ge=1)  # rechecks per run, the stalest first
 
 
 class ReportConfig(_Strict):
@@ -289,6 +319,8 @@ class Settings(_Strict):
     schedule: ScheduleConfig = ScheduleConfig()
     runner: RunnerConfig = RunnerConfig()
     health: HealthConfig = HealthConfig()
+    backfill: BackfillConfig = BackfillConfig()
+    revisions: RevisionsConfig = RevisionsConfig()
     report: ReportConfig = ReportConfig()
     feeds: tuple[FeedConfig, ...] = ()
     watchlist: WatchlistConfig = WatchlistConfig()

@@ -13,7 +13,17 @@ from flows.cli.main import main
 from tests.warehouse_factory import build_sample_warehouse
 from warehouse.export import EXPORTED
 
-TABLES = ("articles", "duplicates", "entries", "feeds", "runs", "mentions", "alerts")
+TABLES = (
+    "articles",
+    "duplicates",
+    "entries",
+    "feeds",
+    "runs",
+    "mentions",
+    "alerts",
+    "gaps",
+    "article_revisions",
+)
 READERS = {"parquet": "read_parquet('{}')", "csv": "read_csv('{}', header = true)"}
 
 

@@ -304,6 +304,8 @@ def build_sample_warehouse(path: Path, days: int = 10, now: datetime | None = No
         "runs": 2,
         "mentions": len(mentions),
         "alerts": len(alert_rows),
+        "gaps": 0,
+        "article_revisions": 0,
     }
     week_ago = datetime.now(UTC) - timedelta(days=7)
     facts["items_7d"] = {

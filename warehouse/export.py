@@ -6,7 +6,17 @@ from pathlib import Path
 
 from warehouse.readonly import connect
 
-EXPORTED = ("articles", "duplicates", "entries", "feeds", "runs", "mentions", "alerts")
+EXPORTED = (
+    "articles",
+    "duplicates",
+    "entries",
+    "feeds",
+    "runs",
+    "mentions",
+    "alerts",
+    "gaps",
+    "article_revisions",
+)
 
 
 def export_tables(db: Path, out: Path, fmt: str) -> list[Path]:

@@ -266,4 +266,75 @@ MIGRATIONS: list[tuple[str, str]] = [
         ) e ON e.feed = f.name;
         """,
     ),
+    (
+        "006_feed_coverage_gaps_pace",
+        """
+        -- What a feed's polls showed, for gap detection, pacing and silence.
+        ALTER TABLE feeds ADD COLUMN newest_entry_at TIMESTAMPTZ;  -- newest entry date a poll showed
+        ALTER TABLE feeds ADD COLUMN interval_minutes DOUBLE;      -- its own polling interval (pace)
+        ALTER TABLE feeds ADD COLUMN silent_since TIMESTAMPTZ;     -- its newest entry, when a silence was alerted
+        ALTER TABLE entries ADD COLUMN published_at TIMESTAMPTZ;   -- the entry's date, as the feed gave it
+        ALTER TABLE runs ADD COLUMN gaps INTEGER DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN backfilled INTEGER DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN revisions INTEGER DEFAULT 0;
+
+        -- A poll in which every entry was new and the oldest was newer than what the feed had shown
+        -- before: entries between the two may never have been seen. One row per such poll.
+        CREATE SEQUENCE IF NOT EXISTS gap_id_seq START 1;
+        CREATE TABLE gaps (
+            gap_id          BIGINT PRIMARY KEY,
+            feed            VARCHAR NOT NULL,
+            run_id          BIGINT,
+            detected_at     TIMESTAMPTZ NOT NULL,
+            window_start    TIMESTAMPTZ,   -- the newest entry seen before (else the previous successful poll)
+            window_end      TIMESTAMPTZ,   -- the oldest entry of the poll that overflowed (NULL: undated)
+            minutes         DOUBLE,        -- how long the window is
+            entries_in_poll INTEGER NOT NULL,
+            found           INTEGER NOT NULL,  -- entries of the window found by backfill
+            new_entries     INTEGER NOT NULL,  -- of those, unknown to the ledger: they went through the pipeline
+            sources         VARCHAR,       -- where they came from: rel=next, prev-archive, paged, sitemap
+            requests        INTEGER NOT NULL,
+            filled          BOOLEAN NOT NULL,  -- backfill reached entries seen before (or the window's start)
+            note            VARCHAR        -- why it was not filled, or the last error
+        );
+
+        -- Each feed's polling: its interval, next poll, silence and recent gaps.
+        CREATE OR REPLACE VIEW feed_schedule AS
+        SELECT f.name, f.interval_minutes, f.next_poll_at, f.newest_entry_at, f.silent_since,
+               coalesce(g.gaps_7d, 0) AS gaps_7d, coalesce(g.unfilled_7d, 0) AS unfilled_7d, g.last_gap_at
+        FROM feeds f LEFT JOIN (
+            SELECT feed, count(*) AS gaps_7d, count(*) FILTER (WHERE NOT filled) AS unfilled_7d,
+                   max(detected_at) AS last_gap_at
+            FROM gaps WHERE detected_at >= now() - INTERVAL 7 DAY GROUP BY feed
+        ) g ON g.feed = f.name;
+        """,
+    ),
+    (
+        "007_article_revisions",
+        """
+        -- Each stored page's validators and last recheck (conditional GET: an unchanged page is a 304).
+        CREATE TABLE article_checks (
+            article_id    BIGINT PRIMARY KEY,
+            etag          VARCHAR,
+            last_modified VARCHAR,
+            checked_at    TIMESTAMPTZ,     -- last recheck; NULL until the first
+            last_status   INTEGER,         -- 200, 304, or the failed request's status
+            last_error    VARCHAR
+        );
+
+        -- The text an article had before each material revision (the article holds the newest).
+        CREATE SEQUENCE IF NOT EXISTS revision_id_seq START 1;
+        CREATE TABLE article_revisions (
+            revision_id   BIGINT PRIMARY KEY,
+            article_id    BIGINT NOT NULL,
+            revised_at    TIMESTAMPTZ NOT NULL,
+            run_id        BIGINT,
+            text          VARCHAR NOT NULL USING COMPRESSION zstd,  -- the text before this revision
+            words_added   INTEGER NOT NULL,
+            words_removed INTEGER NOT NULL,
+            similarity    DOUBLE,          -- word 5-shingle Jaccard of the old and new text
+            change        VARCHAR          -- what changed, in words
+        );
+        """,
+    ),
 ]

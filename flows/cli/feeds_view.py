@@ -9,19 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from extractors.records import terminal_safe
+from warehouse.lookups import FEEDS_QUERY
 from warehouse.readonly import format_rows, query
-
-FEEDS_QUERY = (
-    "SELECT name, CASE WHEN enabled THEN 'yes' ELSE 'no' END AS enabled, last_outcome, last_status, "
-    "strftime(last_success_at, '%Y-%m-%d %H:%M') AS last_success, error_streak AS failures, "
-    "round(items_per_day, 1) AS items_per_day, "
-    "coalesce(strftime(next_poll_at, '%Y-%m-%d %H:%M'), 'next run') AS next_poll, "
-    "coalesce(disabled_reason, last_error) AS last_error, moved_to FROM feed_health ORDER BY name"
-)
 
 
 def feeds_view(db: Path, fmt: str) -> str:
-    """The feeds table in `fmt` (table, csv, json). Raises QueryRefused (no warehouse, ...)."""
+    """The feeds table in `fmt` (table, csv, json); its last column is moved_to. Raises QueryRefused
+    (no warehouse, ...)."""
     columns, rows = query(db, FEEDS_QUERY)
     if fmt != "table":
         return format_rows(columns, rows, fmt)

@@ -25,6 +25,7 @@ from flows.cli.commands import (
 from flows.cli.feeds import add_feed_subcommands
 from flows.cli.rules import add_rules_parser
 from flows.cli.run import cmd_run
+from flows.cli.why import cmd_why
 from flows.errors import EXIT_FAILED, EXIT_SIGINT, EXIT_USAGE, UsageError
 
 
@@ -76,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("feeds", help="show each feed's health: last success, failures, last error, next poll")
+    p = sub.add_parser(
+        "feeds", help="show each feed's health and polling: last success, failures, interval, next poll, gaps"
+    )
     _common(p)
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.set_defaults(func=cmd_feeds)
@@ -94,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--limit", type=int, default=10, metavar="N", help="entries shown (default 10)")
     p.set_defaults(func=cmd_check_feed)
+
+    p = sub.add_parser("why", help="why a story is, or is not, in the warehouse (from the ledger)")
+    _common(p)
+    p.add_argument("url", help="the story's URL")
+    p.add_argument(
+        "--days",
+        type=int,
+        default=30,
+        help="for a URL never seen: gaps of its site's feeds over this many days",
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.set_defaults(func=cmd_why)
 
     p = sub.add_parser("enable-feed", help="re-enable a feed that was disabled (e.g. after 410 Gone)")
     _common(p)

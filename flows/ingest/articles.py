@@ -70,6 +70,8 @@ def build_article(
         lang=lang,
         guid=entry.guid,
         word_count=count,
+        etag=page.etag if source == "page" else None,
+        last_modified=page.last_modified if source == "page" else None,
     )
 
 

@@ -13,6 +13,7 @@ from alerts.outbox import alert_from_row
 from alerts.retro import RetroResult, retro_match
 from flows.channels import SecretUnavailable, build_channel
 from flows.ingest.rows import Matching, utcnow
+from flows.ingest.silence import silence_notes
 from flows.settings import Settings
 from warehouse.rules_state import RulesStore
 from warehouse.store import Warehouse
@@ -79,12 +80,19 @@ def deliver_pending(wh: Warehouse, s: Settings) -> tuple[int, int]:
 def raise_feed_alerts(wh: Warehouse, s: Settings, outage: bool, run_id: int | None = None) -> int:
     """One operational alert when a feed has failed N runs in a row (not one per run), and one per
     outage: when it starts, not again for every run while it lasts. The subject says what happened;
-    the message introduces it by kind ("Feed failing", "Network outage")."""
+    the message introduces it by kind ("Feed failing", "Network outage"). And one when a feed falls
+    silent, one when it resumes (silence.py)."""
     channels = s.health.alert_channels
+    now = utcnow()
+    notes = silence_notes(wh, s, now)  # marked on the feeds even when no channel is told
     if not channels:
         return 0
-    now = utcnow()
     rows, alerted = [], []
+    rows += [
+        {"rule": rule, "article_id": None, "channel": c, "created_at": now, "subject": subject}
+        for rule, subject in notes
+        for c in channels
+    ]
     if outage and not (run_id and wh.previous_run_was_outage(run_id)):
         subject = f"every feed failed at {now:%Y-%m-%d %H:%M} UTC; the feeds are not marked broken for it"
         rows += [

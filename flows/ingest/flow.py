@@ -21,6 +21,7 @@ from prefect import flow, get_run_logger
 from extractors.http import FetchSettings
 from extractors.records import Article, FeedEntry, FeedPoll
 from flows.ingest.articles import build_article
+from flows.ingest.backfill import Backfill
 from flows.ingest.batches import BatchPlan, shards
 from flows.ingest.delivery import (
     build_matching,
@@ -33,8 +34,10 @@ from flows.ingest.feed_requests import FeedRequests
 from flows.ingest.feed_state import due_feeds, is_outage, poll_rows
 from flows.ingest.intake import Intake
 from flows.ingest.judge import Judge
+from flows.ingest.pace import pace_feeds
 from flows.ingest.progress import Progress
 from flows.ingest.result import RunResult, Stopwatch, poll_summary, publish_artifacts
+from flows.ingest.revisions import recheck_revisions
 from flows.ingest.rows import RunCounts, RunRows, utcnow
 from flows.ingest.seeds import ensure_seeds
 from flows.ingest.tasks import (
@@ -140,8 +143,12 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
 
     # 3. fetch and extract, 4. judge, 5. store and match: batch by batch, as each is extracted
     rows = RunRows(run_id, utcnow(), counts, matching)
+    # gaps found as polls come in; the entries their backfill finds follow the polled ones
+    backfill = Backfill(wh, s.backfill, fs, intake, rows, wait=wait_for)
     try:
-        fetch_extract_judge(wh, new_entries(), s, fs, workers, rows, progress, clock.timings)
+        fetch_extract_judge(
+            wh, backfill.entries(new_entries(), polls), s, fs, workers, rows, progress, clock.timings
+        )
     except Stopping:
         # What was judged is stored. The rest, and the feeds' poll state, are not: the next run
         # polls these feeds afresh (no 304) and the ledger lets it skip what was stored.
@@ -175,10 +182,16 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
             max_minutes=s.health.backoff_max_minutes,
         )
     )
+    backfill.record(run_id)
+    pace_feeds(wh, s.schedule, polls, rows.now, overflowed=backfill.overflowed, extra=backfill.found_entries)
     counts.feeds_polled = sum(p.outcome != "failed" for p in polls)
     counts.feeds_unchanged = sum(p.outcome == "not_modified" for p in polls)
     counts.feeds_failed = sum(p.outcome == "failed" for p in polls)
     clock.lap("write")
+
+    # stories stored by earlier runs, fetched again for revisions (conditional GETs)
+    recheck_revisions(wh, s, fs, workers, matching, run_id, counts)
+    clock.lap("revisions")
 
     # 6. deliver: operational alerts, then the outbox (after the write: sent only when accepted);
     # first, if the watchlist or a rule changed since the archive was last matched, match it again

@@ -15,6 +15,7 @@ from extractors.records import Article, Verdict
 from flows.ingest.articles import Rejected, words
 from flows.ingest.intake import Intake, entry_key
 from flows.ingest.judge import judge
+from warehouse.revisions import insert_checks
 from warehouse.store import LedgerRow, Warehouse
 
 
@@ -41,6 +42,9 @@ class RunCounts:
     alerts_sent: int = 0
     alerts_pending: int = 0
     outage: bool = False
+    gaps: int = 0  # polls that overflowed (every entry new, older ones possibly missed)
+    backfilled: int = 0  # new entries found by filling gaps
+    revisions: int = 0  # stored stories whose text changed materially
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -95,6 +99,8 @@ class RunRows:
     first_ids: dict[str, int] = field(default_factory=dict)  # url -> its article (or original)
     rejected: list[Rejected] = field(default_factory=list)  # entries whose page made no article
     match_s: float = 0.0
+    checks: list[tuple] = field(default_factory=list)  # (article_id, etag, last_modified) of stored pages
+    quiet_urls: set[str] = field(default_factory=set)  # stored without alerting (old backfilled stories)
 
     def add_judged(
         self, articles: Sequence[Article], verdicts: Sequence[Verdict], ids: Sequence[int]
@@ -123,6 +129,8 @@ class RunRows:
             self.first_ids[a.url] = aid
             self.articles.append(article_row(a, aid, run_id, now))
             self.bands.extend((k, aid) for k in a.fingerprint.band_keys)
+            if a.text_source == "page":
+                self.checks.append((aid, a.etag, a.last_modified))
             self.ledger.append(
                 _ledger(a.feed, a.url, a.guid, a.title, "stored", f"text from {a.text_source}", aid)
             )
@@ -138,7 +146,7 @@ class RunRows:
         self.match_s += time.perf_counter() - t1
         self.mentions += [{**row, "run_id": self.run_id} for row in mention_rows(aid, found.mentions)]
         self.counts.mentions += len(found.mentions)
-        if self.alert:
+        if self.alert and a.url not in self.quiet_urls:
             for fired in found.fired:
                 matched = matched_rows(fired.matches)
                 for channel in fired.rule.channels:
@@ -214,7 +222,16 @@ class RunRows:
             wh.write_ledger(self.ledger, self.run_id, self.now)
             wh.insert_mentions(self.mentions)
             self.counts.alerts_created += wh.insert_alerts(self.alerts)
-        for written in (self.articles, self.bands, self.dups, self.ledger, self.mentions, self.alerts):
+            insert_checks(wh, self.checks)
+        for written in (
+            self.articles,
+            self.bands,
+            self.dups,
+            self.ledger,
+            self.mentions,
+            self.alerts,
+            self.checks,
+        ):
             written.clear()
 
 

@@ -58,6 +58,11 @@ def print_run(result, out=None, *, verbose: bool = False, duration: float | None
         f"{c['off_topic']} off-topic, {c['no_link']} without link, {c['fetch_failed']} fetch failed, "
         f"{c['extract_empty']} empty\n"
     )
+    if c.get("gaps") or c.get("revisions"):
+        w(
+            f"  coverage {c.get('gaps', 0)} feed(s) overflowed, {c.get('backfilled', 0)} entries backfilled, "
+            f"{c.get('revisions', 0)} stories revised\n"
+        )
     w(f"  alerts   {c['alerts_created']} queued, {c['alerts_sent']} sent, {c['alerts_pending']} pending\n")
     shown = result.new_articles if verbose else result.new_articles[:STORIES_SHOWN]
     for a in shown:
