@@ -31,9 +31,10 @@ def send_slack(channel: SlackChannel, text: str, blocks: list[dict]) -> None:
     where = f"Slack webhook of channel {channel.name!r}"
     # No retries inside the client: a retried post whose first attempt did arrive would show twice;
     # the outbox retries transient failures on a later run. Its timeout is urllib's, per socket
-    # operation (a float is fine: int() made 0.5 s a non-blocking 0).
+    # operation (a float is fine: int() made 0.5 s a non-blocking 0), a second past the channel's
+    # so that the whole post's bound below is the one that speaks.
     client = WebhookClient(
-        channel.webhook_url, timeout=channel.timeout, logger=_SDK_LOGGER, retry_handlers=[]
+        channel.webhook_url, timeout=channel.timeout + 1, logger=_SDK_LOGGER, retry_handlers=[]
     )
     try:
         response = _within(channel.timeout, lambda: client.send(text=text, blocks=blocks))
