@@ -34,6 +34,12 @@ CONTENDERS = {
             stages=True,
         ),
         Contender(
+            "newswatch-base",
+            "the same driver in another checkout of newswatch (--base DIR, e.g. main before a change):"
+            " a before/after comparison in the same rounds",
+            stages=True,
+        ),
+        Contender(
             "newswatch-cli",
             "`newswatch run --config CONFIG`, the command itself (no stage timings); a fresh warehouse each round",
         ),
@@ -60,11 +66,11 @@ DEFAULT = ("newswatch", "prefect", "script", "naive")
 def command(contender: str, workdir: Path, site: Site, port: int, cores: int) -> list[str]:
     """The command line of a contender whose store (warehouse, config, database) lives in `workdir`."""
     py = sys.executable
-    if contender in ("newswatch", "newswatch-cli"):
+    if contender in ("newswatch", "newswatch-base", "newswatch-cli"):
         config = workdir / "newswatch.toml"
         if not config.exists():
             write_config(config, site, port, store_path(contender, workdir))
-        if contender == "newswatch":
+        if contender in ("newswatch", "newswatch-base"):  # -base: run in --base DIR (Bench.run)
             return [py, "-m", "bench.newswatch_driver", "run", str(config)]
         return [str(NEWSWATCH_CLI), "run", "--config", str(config)]
     if contender == "prefect":

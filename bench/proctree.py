@@ -11,7 +11,9 @@ One still running `linger` seconds after the command exited is killed, then wait
 
 psutil sampling (every `interval` seconds) gives what rusage cannot: the peak of the tree's summed
 RSS (shared pages of forked processes count in each), and the tree's CPU over time, from which the
-share of the cores busy second by second is read.
+share of the cores busy second by second is read; and, per role of a process (the command itself,
+its Prefect server, its worker processes: `role()`), the largest CPU and RSS seen, to tell where the
+tree's CPU and memory went (sampled: a process's last half second before it exits is not seen).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TreeRun:
     samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds in, tree CPU so far)
     adopted: int = 0  # orphans of the tree that the bench waited for
     killed: int = 0  # orphans still running `linger` seconds after the command exited
+    roles: dict[str, tuple[float, int]] = field(default_factory=dict)  # role -> (CPU s, peak RSS), sampled
 
     @property
     def cpu_s(self) -> float:
@@ -78,6 +81,21 @@ def busy_shares(samples: list[tuple[float, float]], wall: float, cores: int, ste
     ]
 
 
+ROLES = ("command", "Prefect server", "workers", "other")
+
+
+def role(cmdline: list[str], root: bool) -> str:
+    """What a process of the tree is, from its command line."""
+    if root:
+        return "command"
+    line = " ".join(cmdline)
+    if "uvicorn" in line or "prefect server" in line or "prefect.server" in line:
+        return "Prefect server"
+    if "multiprocessing" in line or "forkserver" in line:
+        return "workers"  # extraction processes, their forkserver, the resource tracker
+    return "other"
+
+
 def _set_subreaper(on: bool) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
@@ -92,6 +110,8 @@ class _Tree:
         self.reaped_user = self.reaped_sys = 0.0
         self.adopted: set[int] = set()
         self.lock = threading.Lock()
+        self.seen: dict[int, tuple[str, float]] = {}  # pid -> (role, largest own CPU seen)
+        self.role_rss: dict[str, int] = {}  # role -> largest summed RSS seen in one sample
 
     def orphans(self) -> list[psutil.Process]:
         """This process's children that are not the command and were not here before it started."""
@@ -128,13 +148,31 @@ class _Tree:
                 procs.update((p.pid, p) for p in root.children(recursive=True))
         with self.lock:
             cpu, rss = self.reaped_user + self.reaped_sys, 0
+        by_role: dict[str, int] = {}
         for proc in procs.values():
             with contextlib.suppress(psutil.Error), proc.oneshot():
                 t = proc.cpu_times()  # a process's own CPU and that of the children it waited for
                 cpu += t.user + t.system + t.children_user + t.children_system
+                if proc.pid not in self.seen:
+                    self.seen[proc.pid] = (role(proc.cmdline(), proc.pid == self.pid), 0.0)
+                name, own = self.seen[proc.pid]
+                self.seen[proc.pid] = (name, max(own, t.user + t.system))
                 if proc.status() != psutil.STATUS_ZOMBIE:
-                    rss += proc.memory_info().rss
+                    size = proc.memory_info().rss
+                    rss += size
+                    by_role[name] = by_role.get(name, 0) + size
+        for name, size in by_role.items():
+            self.role_rss[name] = max(self.role_rss.get(name, 0), size)
         return cpu, rss
+
+    def roles(self) -> dict[str, tuple[float, int]]:
+        """role -> (CPU seconds of its processes, as last sampled; its peak summed RSS)."""
+        cpu: dict[str, float] = {}
+        for name, own in self.seen.values():
+            cpu[name] = cpu.get(name, 0.0) + own
+        return {
+            r: (cpu.get(r, 0.0), self.role_rss.get(r, 0)) for r in ROLES if r in cpu or r in self.role_rss
+        }
 
 
 def measure(
@@ -187,6 +225,7 @@ def measure(
             samples=samples,
             adopted=len(tree.adopted),
             killed=killed,
+            roles=tree.roles(),
         )
     finally:
         _set_subreaper(False)

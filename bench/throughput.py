@@ -11,6 +11,7 @@ unchanged: a quiet re-run) and once with `--new-share` more pages linked from th
 only: no target, no verdict.
 
     python -m bench.throughput [--quick] [--pages 2000] [--feeds N] [--rounds N] [--contenders a,b]
+                               [--base OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -89,10 +90,17 @@ class Outcome:
 class Bench:
     """The site, its server and a scratch directory; runs contenders and keeps their outcomes."""
 
-    def __init__(self, tmp: Path, site: Site, server: SiteServer):
-        self.tmp, self.site, self.server = tmp, site, server
+    def __init__(self, tmp: Path, site: Site, server: SiteServer, base: Path | None = None):
+        self.tmp, self.site, self.server, self.base = tmp, site, server, base
         self.env = {**os.environ, "PREFECT_HOME": str(tmp / "prefect-home")}  # this bench's alone
         self.outcomes: list[Outcome] = []
+
+    def where(self, contender: str) -> tuple[Path, dict[str, str]]:
+        """The directory a contender runs in, and its environment: newswatch-base imports newswatch
+        from the --base checkout (with this checkout's interpreter and libraries)."""
+        if contender == "newswatch-base" and self.base is not None:
+            return self.base, {**self.env, "PYTHONPATH": str(self.base)}
+        return ROOT, self.env
 
     def workdir(self, contender: str, round_no: int) -> Path:
         path = self.tmp / f"round{round_no}" / contender
@@ -105,7 +113,8 @@ class Bench:
         out, err = workdir / f"{kind}.out", workdir / f"{kind}.err"
         server = psutil.Process(self.server.pid)
         server0, machine0 = _cpu(server), machine_cpu_seconds()
-        tree = measure(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=err)
+        cwd, env = self.where(contender)
+        tree = measure(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
         server_cpu, machine = _cpu(server) - server0, machine_cpu_seconds() - machine0
         errors = list(dict.fromkeys(line.strip() for line in err.read_text(errors="replace").splitlines()))
         outcome = Outcome(
@@ -195,6 +204,13 @@ def print_outcome(o: Outcome, pages: int) -> None:
             + (f"; {t.killed} left running, killed" if t.killed else ""),
         )
     )
+    if t.roles:
+        rows.append(
+            (
+                "by process (sampled)",
+                ";  ".join(f"{name} {cpu:.1f} s CPU, {mib(rss)}" for name, (cpu, rss) in t.roles.items()),
+            )
+        )
     if o.errors:
         rows.append(("stderr", f"{len(o.errors)} distinct lines, e.g. {o.errors[0][:150]}"))
     print(f"  {title}")
@@ -375,6 +391,7 @@ def run(
     new_share: float,
     reruns: bool,
     sample: int,
+    base: Path | None = None,
 ) -> int:
     extra = round(pages * new_share) if reruns else 0
     print(f"== throughput: {pages} pages, {feeds} feeds, {hosts} hosts, {rounds} round(s) ==")
@@ -399,7 +416,7 @@ def run(
         if sample:
             extraction_reference(site, min(sample, pages))
         with SiteServer(site.root, site.hosts) as server:
-            bench = Bench(tmp, site, server)
+            bench = Bench(tmp, site, server, base)
             bench.warm_up()
             for r in range(1, rounds + 1):
                 order = contenders if r % 2 else contenders[::-1]  # alternate: no one always goes first
@@ -442,11 +459,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sample", type=int, default=200, help="pages for the extraction reference (0: leave it out)"
     )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="another checkout of newswatch (e.g. `git worktree add /tmp/base main`): adds the contender"
+        " newswatch-base, run from it, for a before/after comparison in the same rounds",
+    )
     args = parser.parse_args(argv)
+    if args.base is not None:
+        if not (args.base / "flows" / "ingest" / "flow.py").exists():
+            parser.error(f"--base {args.base}: not a newswatch checkout (no flows/ingest/flow.py)")
+        args.base = args.base.resolve()
+        if "newswatch-base" not in args.contenders:
+            args.contenders = "newswatch-base," + args.contenders
     pages = args.pages or (300 if args.quick else 2000)
     feeds = args.feeds or max(1, pages // 20)
     contenders = [c.strip() for c in args.contenders.split(",") if c.strip()]
     unknown = [c for c in contenders if c not in CONTENDERS]
+    if "newswatch-base" in contenders and args.base is None:
+        parser.error("--contenders newswatch-base needs --base DIR")
     if unknown or not contenders:
         parser.error(
             f"--contenders: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(CONTENDERS)}"
@@ -455,8 +486,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pages, --feeds, --rounds and --hosts must be >= 1, --new-share within 0..1")
     os.chdir(ROOT)
     return run(
-        pages, feeds, args.hosts, args.rounds, contenders, args.new_share, not args.no_reruns, args.sample
-    )
+        pages, feeds, args.hosts, args.rounds, contenders, args.new_share, not args.no_reruns, args.sample,
+        args.base,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
