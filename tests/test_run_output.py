@@ -14,7 +14,7 @@ import pytest
 from alerts.config import ConsoleChannel
 from alerts.deliver import DeliveryResult, deliver
 from alerts.text import terminal_safe
-from extractors.records import Alert, AlertStory, Mention
+from extractors.records import Alert, AlertStory, Mention, Verdict
 from flows.channels import build_channel
 from flows.ingest.summary import STORIES_SHOWN, print_run
 from flows.settings import ConfigError, load_settings
@@ -71,6 +71,47 @@ def test_verbose_lists_every_story():
     out = Tty()
     print_run(result(45), out, verbose=True)
     assert out.getvalue().count("    + [") == 45 and "more" not in out.getvalue()
+
+
+def test_a_run_keeps_its_first_stories_and_verbose_reads_the_rest_from_the_warehouse(tmp_path):
+    """The run's result (which Prefect holds) keeps the first 30 stories whatever the size of the run;
+    --verbose lists every story from the published warehouse, in the order stored."""
+    from extractors.fingerprint import fingerprint
+    from extractors.records import Article
+    from flows.ingest.rows import RunCounts, RunRows, utcnow
+    from flows.ingest.summary import print_run as print_summary
+    from warehouse.store import Warehouse
+
+    db = tmp_path / "w.duckdb"
+    with Warehouse.open(db) as wh:
+        run_id = wh.start_run()
+        rows = RunRows(run_id, utcnow(), RunCounts())
+        texts = [f"story {i} " + " ".join(f"w{i}x{k}" for k in range(60)) for i in range(45)]
+        articles = [
+            Article(
+                url=f"https://n.example/{i}",
+                feed="wire",
+                title=f"Story {i}",
+                text=t,
+                fingerprint=fingerprint(t),
+                text_source="page",
+            )
+            for i, t in enumerate(texts)
+        ]
+        ids = wh.reserve_article_ids(len(articles))
+        rows.add_judged(articles, [Verdict(False)] * len(articles), ids)
+        rows.write(wh)
+        shown, total = wh.run_articles(run_id, STORIES_SHOWN)
+    assert (len(shown), total) == (30, 45) and shown[0]["title"] == "Story 0"
+    r = Result(run_id=run_id, counts=result(45).counts, new_articles=shown, db_path=str(db))
+    r.new_total = total
+    out = Tty()
+    print_summary(r, out)
+    assert out.getvalue().count("    + [") == 30 and "... and 15 more" in out.getvalue()
+    out = Tty()
+    print_summary(r, out, verbose=True)
+    listed = re.findall(r"\+ \[\d+\] wire: (Story \d+)", out.getvalue())
+    assert listed == [f"Story {i}" for i in range(45)] and "more" not in out.getvalue()
 
 
 def test_off_a_terminal_one_line_per_run():

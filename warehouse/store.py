@@ -245,6 +245,18 @@ FEED_POLL_SCHEMA = pa.schema(
 )
 
 
+def run_articles(con: duckdb.DuckDBPyConnection, run_id: int, limit: int | None) -> tuple[list[dict], int]:
+    """The first `limit` articles (all: None) a run stored, in the order stored, and how many it
+    stored, seeds excepted: for its summary, from the writer or from the published copy."""
+    where = "FROM articles WHERE run_id = ? AND feed <> 'seed'"
+    total = con.execute(f"SELECT count(*) {where}", [run_id]).fetchall()[0][0]
+    rows = con.execute(
+        f"SELECT article_id, title, feed, url {where} ORDER BY article_id LIMIT ?",
+        [run_id, total if limit is None else limit],
+    ).fetchall()
+    return [dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in rows], total
+
+
 class Warehouse:
     """The single writer of a newswatch warehouse. Use `Warehouse.open(path)` as a context manager."""
 
@@ -588,14 +600,9 @@ class Warehouse:
         self.con.unregister("q_ids")
         return dict(rows)
 
-    def run_articles(self, run_id: int) -> list[dict]:
-        """The articles a run stored (seeds excepted), for its summary."""
-        rows = self.con.execute(
-            "SELECT article_id, title, feed, url FROM articles WHERE run_id = ? AND feed <> 'seed' "
-            "ORDER BY article_id",
-            [run_id],
-        ).fetchall()
-        return [dict(zip(("article_id", "title", "feed", "url"), r, strict=True)) for r in rows]
+    def run_articles(self, run_id: int, limit: int | None = None) -> tuple[list[dict], int]:
+        """The first `limit` articles a run stored (all: None) and how many it stored, seeds excepted."""
+        return run_articles(self.con, run_id, limit)
 
     def seed_count(self) -> int:
         return self.con.execute("SELECT count(*) FROM articles WHERE feed = 'seed'").fetchall()[0][0]

@@ -40,6 +40,7 @@ from flows.ingest.result import RunResult, Stopwatch, poll_summary, publish_arti
 from flows.ingest.revisions import recheck_revisions
 from flows.ingest.rows import RunCounts, RunRows, utcnow
 from flows.ingest.seeds import ensure_seeds
+from flows.ingest.summary import STORIES_SHOWN
 from flows.ingest.tasks import (
     FETCH_AHEAD,
     PageBatch,
@@ -87,12 +88,16 @@ def ingest(
             wh.finish_run(run_id, "failed", {**counts.as_dict(), "note": f"{type(exc).__name__}: {exc}"})
             raise
         wh.finish_run(run_id, status, {**counts.as_dict(), "note": note})
+        # The first stories only: a flow's result and artifacts stay the same size whatever the
+        # size of the run (`newswatch run --verbose` reads the rest from the warehouse).
+        shown, total = wh.run_articles(run_id, STORIES_SHOWN)
         result = RunResult(
             run_id=run_id,
             status=status,
             counts=counts.as_dict(),
             polls=[poll_summary(p) for p in polls],
-            new_articles=wh.run_articles(run_id),
+            new_articles=shown,
+            new_total=total,
             db_path=str(Path(db)),
             timings=clock.timings,
             note=note,

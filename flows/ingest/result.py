@@ -16,8 +16,9 @@ class RunResult:
     run_id: int
     status: str  # completed | no_feed_polled | interrupted | timed_out
     counts: dict
-    polls: list[dict]  # per feed: name, outcome, status, error, entries
-    new_articles: list[dict]
+    polls: list[dict]  # per feed polled: name, outcome, status, error, entries
+    new_articles: list[dict]  # the first STORIES_SHOWN stories stored (summary.py): bounded
+    new_total: int  # stories stored: the rest are read from the warehouse when asked for
     db_path: str
     timings: dict  # seconds: wall time per phase, and summed task time for fetch / extract
     note: str | None = None  # why a run did not complete (interrupted, timed out, nothing polled)
@@ -50,8 +51,14 @@ class Stopwatch:
         return {k: round(v, 4) for k, v in self.timings.items()}
 
 
+def _more_sql(result: RunResult) -> str:
+    return f'"SELECT title, feed, url FROM articles WHERE run_id = {result.run_id} ORDER BY article_id"'
+
+
 def publish_artifacts(result: RunResult) -> None:
-    """A markdown summary and a table of the new articles, shown on the flow run in Prefect's UI."""
+    """A markdown summary and a table of the first new articles (with the query that lists them
+    all), shown on the flow run in Prefect's UI. Both stay small whatever the size of the run:
+    Prefect's server refuses events over 1.5 MB, and an artifact goes out as one."""
     c = result.counts
     failed = [p for p in result.polls if p["outcome"] == "failed"]
     md = "\n".join(
@@ -74,9 +81,13 @@ def publish_artifacts(result: RunResult) -> None:
     )
     try:
         create_markdown_artifact(markdown=md, key="ingest-summary", description="newswatch run summary")
+        table = [{"title": a["title"], "feed": a["feed"], "link": a["url"]} for a in result.new_articles]
+        if (more := result.new_total - len(result.new_articles)) > 0:
+            table.append(
+                {"title": f"... and {more} more", "feed": "", "link": f"newswatch sql {_more_sql(result)}"}
+            )
         create_table_artifact(
-            table=[{"title": a["title"], "feed": a["feed"], "link": a["url"]} for a in result.new_articles]
-            or [{"title": "(no new articles)", "feed": "", "link": ""}],
+            table=table or [{"title": "(no new articles)", "feed": "", "link": ""}],
             key="new-articles",
             description="articles stored by this run",
         )

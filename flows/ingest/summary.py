@@ -64,12 +64,31 @@ def print_run(result, out=None, *, verbose: bool = False, duration: float | None
             f"{c.get('revisions', 0)} stories revised\n"
         )
     w(f"  alerts   {c['alerts_created']} queued, {c['alerts_sent']} sent, {c['alerts_pending']} pending\n")
-    shown = result.new_articles if verbose else result.new_articles[:STORIES_SHOWN]
+    total = getattr(result, "new_total", len(result.new_articles))
+    shown = result.new_articles[:STORIES_SHOWN]
+    if verbose and total > len(shown):
+        shown = _all_new_stories(result) or result.new_articles
     for a in shown:
         w(f"    + [{a['article_id']}] {_web(a['feed'], 64)}: {_web(a['title'])}\n")
-    if len(result.new_articles) > len(shown):
-        w(f"    ... and {len(result.new_articles) - len(shown)} more (newswatch run --verbose lists all)\n")
+    if total > len(shown):
+        w(f"    ... and {total - len(shown)} more (newswatch run --verbose lists all)\n")
     out.flush()
+
+
+def _all_new_stories(result) -> list[dict]:
+    """Every story the run stored, from the published warehouse (the run's result holds the first
+    STORIES_SHOWN: its size must not grow with the run); [] when it cannot be read."""
+    from warehouse.readonly import QueryRefused, connect
+    from warehouse.store import run_articles
+
+    try:
+        con = connect(result.db_path)
+    except QueryRefused:
+        return []
+    try:
+        return run_articles(con, result.run_id, None)[0]
+    finally:
+        con.close()
 
 
 def run_line(result, duration: float | None = None) -> str:
