@@ -105,7 +105,7 @@ class ScheduleConfig(_Strict):
 class RunnerConfig(_Strict):
     workers: int | None = Field(None, ge=1, le=256)  # a local Dask cluster of N processes
     dask_address: str | None = None  # an existing Dask scheduler, tcp://host:8786
-    poll_batch: int = Field(50, ge=1)  # feeds per poll task
+    poll_batch: int = Field(50, ge=1)  # feeds in the first poll task (then twice as many each)
     page_batch: int = Field(200, ge=1)  # pages per fetch/extract task (a task run costs ~70 ms of CPU)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.ingest.batches import BatchPlan
+from flows.ingest.batches import BatchPlan, growing_shards
 
 
 def _drain(plan: BatchPlan) -> list[list]:
@@ -35,3 +35,11 @@ def test_groups_are_taken_only_when_a_batch_needs_them():
 def test_nothing_new_gives_no_batch():
     assert BatchPlan([[], []], 200).next() == []
     assert _drain(BatchPlan([list(range(3))], 200)) == [[0, 1, 2]]
+
+
+def test_poll_shards_start_small_and_double():
+    feeds = list(range(1000))
+    got = growing_shards(feeds, 50)
+    assert [len(s) for s in got] == [50, 100, 200, 400, 250]
+    assert [f for s in got for f in s] == feeds
+    assert growing_shards([], 50) == [] and [len(s) for s in growing_shards(feeds[:30], 50)] == [30]

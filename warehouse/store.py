@@ -499,6 +499,21 @@ class Warehouse:
         self.con.unregister("lookup_keys")
         return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
 
+    def ledger_fates(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str, int | None]]:
+        """(feed, entry_key) -> (outcome, reason, article_id) for the keys in the ledger."""
+        if not keys:
+            return {}
+        t = pa.table({"feed": [k[0] for k in keys], "entry_key": [k[1] for k in keys]})
+        self._register("fate_keys", t)
+        rows = self.con.execute(
+            "SELECT e.feed, e.entry_key, e.outcome, e.reason, e.article_id FROM entries e "
+            "JOIN fate_keys k USING (feed, entry_key)"
+        ).fetchall()
+        self.con.unregister("fate_keys")
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+
     def write_ledger(self, rows: Sequence[LedgerRow], run_id: int, seen_at: datetime) -> None:
         # De-duplicate inside the batch: DuckDB silently drops later duplicates of one INSERT.
         unique: dict[tuple[str, str], LedgerRow] = {}

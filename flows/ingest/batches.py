@@ -13,6 +13,18 @@ def shards(seq: Sequence, n: int) -> list[Sequence]:
     return [seq[i : i + n] for i in range(0, len(seq), n)]
 
 
+def growing_shards(seq: Sequence, first: int) -> list[Sequence]:
+    """`seq` in consecutive shards of `first`, then twice as many each time: the first comes back
+    soon (fetching starts with it) and the rest come in few task runs (1,000 feeds in 5 of 50 to
+    800, instead of 20 of 50; a task run costs tens of ms of CPU, and each shard polls on threads
+    of its own)."""
+    out, i, n = [], 0, max(1, first)
+    while i < len(seq):
+        out.append(seq[i : i + n])
+        i, n = i + n, 2 * n
+    return out
+
+
 class BatchPlan:
     """Page batches of `size` cut from entry groups as they come (one group per polled shard of
     feeds): a batch is handed out as soon as enough entries are in, or when no more will come."""

@@ -22,7 +22,7 @@ from extractors.http import FetchSettings
 from extractors.records import Article, FeedEntry, FeedPoll
 from flows.ingest.articles import build_article
 from flows.ingest.backfill import Backfill
-from flows.ingest.batches import BatchPlan, shards
+from flows.ingest.batches import BatchPlan, growing_shards
 from flows.ingest.delivery import (
     build_matching,
     deliver_pending,
@@ -32,7 +32,7 @@ from flows.ingest.delivery import (
 )
 from flows.ingest.feed_requests import FeedRequests
 from flows.ingest.feed_state import due_feeds, is_outage, poll_rows
-from flows.ingest.intake import Intake
+from flows.ingest.intake import Intake, poll_without_texts
 from flows.ingest.judge import Judge
 from flows.ingest.pace import pace_feeds
 from flows.ingest.progress import Progress
@@ -126,13 +126,13 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
     intake = Intake()
     poll_futures = [
         poll_shard.submit(shard, fs, workers, s.extract.deadline_s)
-        for shard in shards(FeedRequests(s).poll_jobs(due), s.runner.poll_batch)
+        for shard in growing_shards(FeedRequests(s).poll_jobs(due), s.runner.poll_batch)
     ]
 
     def new_entries() -> Iterator[list[FeedEntry]]:
         for future in poll_futures:
             shard = wait_for(future)
-            polls.extend(shard)
+            polls.extend(map(poll_without_texts, shard))  # the run's polls stay, their texts need not
             progress.update("feeds polled", len(polls), len(due))
             if len(polls) == len(shard):
                 clock.lap("poll")  # until the first shard is in; the others overlap with fetching
@@ -174,7 +174,7 @@ def _run(wh, run_id, s, fs, workers, matching, counts, clock, progress, force, l
     # The entries that made no article, then the feeds' poll state, last: a run that fails
     # before this polls its feeds afresh next time instead of getting 304s.
     counts.entries_new = intake.size
-    rows.add_outcomes(intake)
+    rows.add_outcomes(intake, wh)
     rows.write(wh)
     counts.outage = is_outage(polls)
     wh.record_polls(
@@ -259,7 +259,8 @@ def fetch_extract_judge(
 
     A window of FETCH_AHEAD batches is in flight, so the HTML waiting in memory stays bounded
     whatever the size of the run. Batches are judged in order (config order of the feeds), so the
-    first copy of a story seen is its original. Rejected entries go to `rows.rejected`.
+    first copy of a story seen is its original. Entries whose page made no article are written to
+    the ledger with their batch.
     """
     topic = build_topic(s)
     batches = BatchPlan(entry_groups, s.runner.page_batch)
@@ -277,43 +278,44 @@ def fetch_extract_judge(
     for _ in range(FETCH_AHEAD):
         submit_next()
     progress.update("pages extracted", 0, len(by_url) + batches.pending)
-    judge = Judge(wh)
     done = 0
     spent = dict.fromkeys(
         ("fetch_task_s", "extract_task_s", "build_s", "judge", "match", "write_batches"), 0.0
     )
-    while in_flight:
-        batch: PageBatch = wait_for(in_flight.popleft())
-        if STOP.is_set():
-            cancel_fetches()
-            raise Stopping(STOP.why)
-        submit_next()
-        spent["fetch_task_s"] += batch.fetch_s
-        spent["extract_task_s"] += batch.extract_s
-        t0 = time.perf_counter()
-        articles = []
-        for page in batch.pages:
-            rows.counts.pages_fetched += page.fetched
-            built = build_article(
-                by_url.pop(page.url),
-                page,
-                batch.extracted.get(page.url),
-                topic=topic,
-                min_words=s.extract.min_words,
-                min_feed_words=s.extract.min_feed_words,
-            )
-            (articles if isinstance(built, Article) else rows.rejected).append(built)
-        t1 = time.perf_counter()
-        verdicts, ids = judge.judge(articles)
-        t2 = time.perf_counter()
-        match_before = rows.match_s
-        rows.add_judged(articles, verdicts, ids)
-        t3 = time.perf_counter()
-        rows.write(wh)  # now, while later batches are extracted (see RunRows)
-        spent["build_s"] += t1 - t0
-        spent["judge"] += t2 - t1
-        spent["match"] += rows.match_s - match_before
-        spent["write_batches"] += time.perf_counter() - t3
-        done += len(batch.pages)
-        progress.update("pages extracted", done, done + len(by_url) + batches.pending, force=True)
+    with Judge(wh) as judge:
+        while in_flight:
+            batch: PageBatch = wait_for(in_flight.popleft())
+            if STOP.is_set():
+                cancel_fetches()
+                raise Stopping(STOP.why)
+            submit_next()
+            spent["fetch_task_s"] += batch.fetch_s
+            spent["extract_task_s"] += batch.extract_s
+            t0 = time.perf_counter()
+            articles, rejected = [], []
+            for page in batch.pages:
+                rows.counts.pages_fetched += page.fetched
+                built = build_article(
+                    by_url.pop(page.url),
+                    page,
+                    batch.extracted.get(page.url),
+                    topic=topic,
+                    min_words=s.extract.min_words,
+                    min_feed_words=s.extract.min_feed_words,
+                )
+                (articles if isinstance(built, Article) else rejected).append(built)
+            t1 = time.perf_counter()
+            verdicts, ids = judge.judge(articles)
+            t2 = time.perf_counter()
+            match_before = rows.match_s
+            rows.add_judged(articles, verdicts, ids)
+            rows.add_rejected(rejected)
+            t3 = time.perf_counter()
+            rows.write(wh)  # now, while later batches are extracted (see RunRows)
+            spent["build_s"] += t1 - t0
+            spent["judge"] += t2 - t1
+            spent["match"] += rows.match_s - match_before
+            spent["write_batches"] += time.perf_counter() - t3
+            done += len(batch.pages)
+            progress.update("pages extracted", done, done + len(by_url) + batches.pending, force=True)
     timings.update(spent)

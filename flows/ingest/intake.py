@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from extractors.records import FeedEntry
+from extractors.records import FeedEntry, FeedPoll
 from warehouse.store import Warehouse
 
 MAX_FETCH_ATTEMPTS = 3  # a transiently failed page is tried again on up to this many runs
@@ -22,24 +22,39 @@ def entry_key(entry: FeedEntry) -> str:
     return f"title:{digest}"
 
 
+def without_content(entry: FeedEntry) -> FeedEntry:
+    """The entry without the feed's own text: what is kept of it once the run no longer needs the
+    text (the page's article has it), so a run's memory does not grow with its entries' texts."""
+    return replace(entry, content="") if entry.content else entry
+
+
+def poll_without_texts(poll: FeedPoll) -> FeedPoll:
+    """A poll as the run keeps it after its entries were taken in (for poll state, gaps, pace)."""
+    if not any(e.content for e in poll.entries):
+        return poll
+    return replace(poll, entries=tuple(map(without_content, poll.entries)))
+
+
 @dataclass
 class Intake:
     """What the ledger says about a run's entries: what to fetch and what is already decided.
 
     Filled shard by shard (`add`), as polls come in, so fetching starts before every feed is polled.
+    Only the entries to fetch keep their feed text (they may need it); the decided ones are kept
+    without it, and the keys seen: a few hundred bytes an entry.
     """
 
-    to_fetch: list[FeedEntry] = field(default_factory=list)  # unique by URL
+    fetched: int = 0  # entries handed out to fetch, unique by URL
     url_copies: list[tuple[FeedEntry, int]] = field(default_factory=list)
     same_run: list[tuple[FeedEntry, FeedEntry]] = field(default_factory=list)  # (entry, first with its URL)
     no_link: list[FeedEntry] = field(default_factory=list)
     _keys: set[tuple[str, str]] = field(default_factory=set, repr=False)
-    _first_by_url: dict[str, FeedEntry] = field(default_factory=dict, repr=False)
+    _first_by_url: dict[str, FeedEntry] = field(default_factory=dict, repr=False)  # without content
 
     @property
     def size(self) -> int:
         """How many new entries the run has, whatever their fate."""
-        return len(self.to_fetch) + len(self.url_copies) + len(self.same_run) + len(self.no_link)
+        return self.fetched + len(self.url_copies) + len(self.same_run) + len(self.no_link)
 
     def add(self, entries: Sequence[FeedEntry], wh: Warehouse) -> list[FeedEntry]:
         """Take in more of the run's entries, dropping those the ledger has seen (unless a transient
@@ -59,15 +74,15 @@ class Intake:
         new = []
         for e in fresh:
             if not e.url:
-                self.no_link.append(e)
+                self.no_link.append(without_content(e))
             elif e.url in stored:
-                self.url_copies.append((e, stored[e.url]))
+                self.url_copies.append((without_content(e), stored[e.url]))
             elif e.url in self._first_by_url:
-                self.same_run.append((e, self._first_by_url[e.url]))
+                self.same_run.append((without_content(e), self._first_by_url[e.url]))
             else:
-                self._first_by_url[e.url] = e
+                self._first_by_url[e.url] = without_content(e)
                 new.append(e)
-        self.to_fetch += new
+        self.fetched += len(new)
         return new
 
 

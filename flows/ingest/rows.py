@@ -96,8 +96,6 @@ class RunRows:
     ledger: list[LedgerRow] = field(default_factory=list)
     mentions: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
-    first_ids: dict[str, int] = field(default_factory=dict)  # url -> its article (or original)
-    rejected: list[Rejected] = field(default_factory=list)  # entries whose page made no article
     match_s: float = 0.0
     checks: list[tuple] = field(default_factory=list)  # (article_id, etag, last_modified) of stored pages
     quiet_urls: set[str] = field(default_factory=set)  # stored without alerting (old backfilled stories)
@@ -109,7 +107,6 @@ class RunRows:
         counts, now, run_id = self.counts, self.now, self.run_id
         for a, v, aid in zip(articles, verdicts, ids, strict=True):
             if v.is_copy:
-                self.first_ids[a.url] = v.duplicate_of
                 self.dups.append(
                     _dup(a.url, a.feed, a.title, now, v.duplicate_of, v.method, v.similarity, run_id)
                 )
@@ -126,7 +123,6 @@ class RunRows:
                 )
                 counts.copies += 1
                 continue
-            self.first_ids[a.url] = aid
             self.articles.append(article_row(a, aid, run_id, now))
             self.bands.extend((k, aid) for k in a.fingerprint.band_keys)
             if a.text_source == "page":
@@ -163,28 +159,43 @@ class RunRows:
                         }
                     )
 
-    def add_outcomes(self, intake: Intake) -> None:
-        """Ledger (and copy) rows for the entries that did not become articles; after every batch
-        was judged, since an entry repeating an earlier URL follows the fate of its first."""
-        counts, now, run_id, rejected = self.counts, self.now, self.run_id, self.rejected
+    def add_rejected(self, rejected: Sequence[Rejected]) -> None:
+        """Ledger rows for entries whose page made no article (written with their batch)."""
+        for r in rejected:
+            e = r.entry
+            self.ledger.append(
+                _ledger(e.feed, e.url, e.guid, e.title, r.outcome, r.reason, None, retry=r.retry)
+            )
+            setattr(self.counts, r.outcome, getattr(self.counts, r.outcome) + 1)
+
+    def add_outcomes(self, intake: Intake, wh: Warehouse) -> None:
+        """Ledger (and copy) rows for the entries that were not fetched; after every batch was judged
+        (and, in the flow, written), since an entry repeating an earlier URL of the run follows the
+        fate of its first (read back from the ledger: the run keeps no map of its URLs' fates)."""
+        counts, now, run_id = self.counts, self.now, self.run_id
         for e, aid in intake.url_copies:
             self.dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
             self.ledger.append(
                 _ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid)
             )
             counts.copies += 1
-        rejected_by_url = {r.entry.url: r for r in rejected}
+        # the first entries' fates: in the rows not written yet, else in the ledger
+        pending = {(r.feed, r.entry_key): (r.outcome, r.reason, r.article_id) for r in self.ledger}
+        firsts = {(first.feed, first.url) for _, first in intake.same_run}
+        fates = {**wh.ledger_fates([k for k in firsts if k not in pending]), **pending}
         for e, first in intake.same_run:
-            aid = self.first_ids.get(first.url)
-            if aid:
+            fate = fates.get((first.feed, first.url))
+            if fate is None:  # its first was never judged (cannot happen in a completed run)
+                continue
+            outcome, reason, aid = fate
+            if aid:  # stored, or a copy of an article: this entry is a copy of that article
                 self.dups.append(_dup(e.url, e.feed, e.title, now, aid, "url", 1.0, run_id))
                 self.ledger.append(
                     _ledger(e.feed, e.url, e.guid, e.title, "copy", f"url copy of article {aid}", aid)
                 )
                 counts.copies += 1
             else:  # the first entry with this URL was rejected: so is this one, for the same reason
-                r = rejected_by_url[first.url]
-                self.ledger.append(_ledger(e.feed, e.url, e.guid, e.title, r.outcome, r.reason, None))
+                self.ledger.append(_ledger(e.feed, e.url, e.guid, e.title, outcome, reason, None))
         for e in intake.no_link:
             self.ledger.append(
                 _ledger(
@@ -199,20 +210,6 @@ class RunRows:
                 )
             )
             counts.no_link += 1
-        for r in rejected:
-            self.ledger.append(
-                _ledger(
-                    r.entry.feed,
-                    r.entry.url,
-                    r.entry.guid,
-                    r.entry.title,
-                    r.outcome,
-                    r.reason,
-                    None,
-                    retry=r.retry,
-                )
-            )
-            setattr(counts, r.outcome, getattr(counts, r.outcome) + 1)
 
     def write(self, wh: Warehouse) -> None:
         """The rows gathered since the last write, in one transaction; then they are let go."""
@@ -255,8 +252,8 @@ def store_batch(
     verdicts, ids = judge(articles, wh)
     timings["judge"] = time.perf_counter() - t0
     rows.add_judged(articles, verdicts, ids)
-    rows.rejected += rejected
-    rows.add_outcomes(intake)
+    rows.add_rejected(rejected)
+    rows.add_outcomes(intake, wh)
     timings["match"] = rows.match_s
     t2 = time.perf_counter()
     rows.write(wh)
