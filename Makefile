@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/newswatch run --config newswatch.toml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

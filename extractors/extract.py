@@ -1,7 +1,7 @@
 """Article extraction from a page's HTML, converted to `records.Extracted`.
 
-The text comes from `consensus.article_text` (trafilatura, checked against readability, with
-trafilatura's recall setting and jusText asked too when those two disagree); the headline,
+The text comes from `consensus.article_text` (trafilatura's recall setting, with readability and
+jusText asked too when the page holds far more paragraph text than it found); the headline,
 authors, date and language from `metadata.page_metadata`, read apart from the text so that they
 are never lost because a pass found no text. Measured against trafilatura's own settings on two
 benchmarks by `python -m bench.extraction_quality`.

@@ -523,7 +523,7 @@ CASES: tuple[Case, ...] = (
     Case("huge-declared-length", "bombs", "declares a 10 GB body",
          raw(head(200, HTML, length=10_000_000_000)), Must(fetched=False, permanent=True, error="BodyTooLarge")),
     Case("double-gzip", "bombs", "declares Content-Encoding: gzip, gzip",
-         raw(head(200, {**HTML, "Content-Encoding": "gzip, gzip"}, length=20) + gzip.compress(b"x")[:20]),
+         raw(head(200, {**HTML, "Content-Encoding": "gzip, gzip"}, length=20) + gzip.compress(b"x", mtime=0)[:20]),
          Must(fetched=False, permanent=True, error="unsupported Content-Encoding")),
     # -- SSRF: trust belongs to the configured URL; pages must reach public addresses only -------
     Case("feed-to-other-port", "ssrf", "a configured feed redirects to another port of its host",

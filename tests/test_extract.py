@@ -9,7 +9,9 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from lxml.html import fromstring
 
+from extractors.consensus import most_agreed, paragraph_chars
 from extractors.extract import extract_page, extract_page_or_raise, extract_with_fingerprint
 from extractors.parallel import ExtractorPool, extract_many
 from extractors.records import Extracted
@@ -94,6 +96,27 @@ def test_a_short_text_found_only_by_a_second_pass_keeps_the_page_metadata():
         "Jane Reporter",
         datetime(2024, 5, 14, tzinfo=UTC),
     )
+
+
+def test_the_text_most_agreed_with_is_kept_and_empty_texts_do_not_outvote_a_story():
+    story, cut = "\n".join(PARAGRAPHS), PARAGRAPHS[0]
+    with_chrome = story + "\nShare Tweet Email Print this article with your friends today"
+    assert most_agreed({"trafilatura": cut, "justext": story, "readability": with_chrome}) == "justext"
+    # two extractors that found nothing do not outvote the one that found the story
+    assert most_agreed({"trafilatura": story, "justext": "", "readability": " \n"}) == "trafilatura"
+    assert most_agreed({"trafilatura": "", "justext": story, "readability": ""}) == "justext"
+    # no two agree: the first; nothing found anywhere: the first
+    assert (
+        most_agreed(dict(zip(("trafilatura", "justext", "readability"), PARAGRAPHS, strict=True)))
+        == "trafilatura"
+    )
+    assert most_agreed({"trafilatura": "", "justext": ""}) == "trafilatura"
+
+
+def test_only_long_paragraphs_count_as_story_like_text():
+    long = "  The interceptor was launched from Vandenberg Air Force Base in California and hit\n a mock warhead over the Pacific.  "
+    page = f"<html><body><p>Photo: Reuters</p><p>{long}</p><div>{'Home World ' * 20}</div></body></html>"
+    assert paragraph_chars(fromstring(page)) == len(" ".join(long.split())) >= 100
 
 
 def test_the_worker_entry_point_takes_positional_arguments_and_adds_the_fingerprint():

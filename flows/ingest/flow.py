@@ -48,6 +48,7 @@ from flows.ingest.tasks import (
     extract_workers,
     fetch_extract,
     fetch_settings,
+    known_fields,
     poll_shard,
 )
 from flows.ingest.topic import build_topic
@@ -273,7 +274,8 @@ def fetch_extract_judge(
         if batch:
             by_url.update((e.url, e) for e in batch)
             urls, own = [e.url for e in batch], own_requests.for_pages(batch)
-            in_flight.append(fetch_extract.submit(urls, fs, workers, s.extract.deadline_s, own))
+            known = {e.url: known_fields(e) for e in batch}
+            in_flight.append(fetch_extract.submit(urls, fs, workers, s.extract.deadline_s, own, known))
 
     for _ in range(FETCH_AHEAD):
         submit_next()
