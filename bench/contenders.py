@@ -40,6 +40,12 @@ CONTENDERS = {
             stages=True,
         ),
         Contender(
+            "newswatch-warm",
+            "the same driver with PREFECT_API_URL set to a Prefect server the bench keeps running (as"
+            " `newswatch serve` or `prefect server start` would): its CPU during the run is counted",
+            stages=True,
+        ),
+        Contender(
             "newswatch-cli",
             "`newswatch run --config CONFIG`, the command itself (no stage timings); a fresh warehouse each round",
         ),
@@ -66,11 +72,13 @@ DEFAULT = ("newswatch", "prefect", "script", "naive")
 def command(contender: str, workdir: Path, site: Site, port: int, cores: int) -> list[str]:
     """The command line of a contender whose store (warehouse, config, database) lives in `workdir`."""
     py = sys.executable
-    if contender in ("newswatch", "newswatch-base", "newswatch-cli"):
+    if contender in ("newswatch", "newswatch-base", "newswatch-warm", "newswatch-cli"):
         config = workdir / "newswatch.toml"
         if not config.exists():
             write_config(config, site, port, store_path(contender, workdir))
-        if contender in ("newswatch", "newswatch-base"):  # -base: run in --base DIR (Bench.run)
+        if (
+            contender != "newswatch-cli"
+        ):  # -base: run in --base DIR, -warm: with a running server (Bench.where)
             return [py, "-m", "bench.newswatch_driver", "run", str(config)]
         return [str(NEWSWATCH_CLI), "run", "--config", str(config)]
     if contender == "prefect":

@@ -4,7 +4,10 @@ The throughput bench with its feeds set to `--feeds` (two pages each): its full 
 up, its quiet re-runs are the figures here, beside Prefect's fixed cost (a trivial flow run the same
 way) and the obvious script's re-run (which skips the URLs it stored, but fetches every feed again).
 
-    python -m bench.quiet_rerun [--quick] [--feeds 1000] [--rounds N]
+    python -m bench.quiet_rerun [--quick] [--feeds 1000] [--rounds N] [--contenders ...] [--base DIR]
+
+`newswatch-warm` among the contenders runs newswatch against a Prefect server already running (as
+beside `newswatch serve` or `prefect server start`): what a one-shot run costs without starting one.
 """
 
 from __future__ import annotations
@@ -19,11 +22,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="100 feeds")
     parser.add_argument("--feeds", type=int, help="feeds (default 1000), two pages each")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--contenders", default="newswatch,prefect,script")
+    parser.add_argument("--base", help="another checkout of newswatch, run as newswatch-base")
     args = parser.parse_args(argv)
     feeds = args.feeds or (100 if args.quick else 1000)
     return throughput.main(
         ["--feeds", str(feeds), "--pages", str(2 * feeds), "--rounds", str(args.rounds),
-         "--contenders", "newswatch,prefect,script", "--new-share", "0", "--sample", "0"]
+         "--contenders", args.contenders, "--new-share", "0", "--sample", "0",
+         *(["--base", args.base] if args.base else [])]
     )  # fmt: skip
 
 

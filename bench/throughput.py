@@ -17,11 +17,14 @@ only: no target, no verdict.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,6 +84,12 @@ class Outcome:
     server_cpu: float  # the site server's CPU during the run
     others_cpu: float  # the rest of the machine's CPU during the run: other work on the host
     errors: list[str]  # distinct lines the command wrote to stderr
+    prefect_cpu: float = 0.0  # newswatch-warm: the running Prefect server's CPU during the run
+
+    @property
+    def cpu_s(self) -> float:
+        """The tree's CPU, and that of the running Prefect server it used (newswatch-warm)."""
+        return self.tree.cpu_s + self.prefect_cpu
 
     @property
     def ok(self) -> bool:
@@ -97,10 +106,31 @@ class Bench:
 
     def where(self, contender: str) -> tuple[Path, dict[str, str]]:
         """The directory a contender runs in, and its environment: newswatch-base imports newswatch
-        from the --base checkout (with this checkout's interpreter and libraries)."""
+        from the --base checkout (with this checkout's interpreter and libraries); newswatch-warm
+        uses a Prefect server already running (PREFECT_API_URL), as one-shot runs beside a service do."""
         if contender == "newswatch-base" and self.base is not None:
             return self.base, {**self.env, "PYTHONPATH": str(self.base)}
+        if contender == "newswatch-warm":
+            return ROOT, {**self.env, "PREFECT_API_URL": self.prefect.api_url}
         return ROOT, self.env
+
+    @contextmanager
+    def running_prefect(self, wanted: bool) -> Iterator[None]:
+        """A Prefect API server up for the whole bench, for newswatch-warm (its CPU during each of
+        that contender's runs is counted with the run's)."""
+        if not wanted:
+            yield
+            return
+        from flows.runtime.prefect_env import prefect_defaults
+        from flows.runtime.servers import RunServer
+
+        prefect_defaults()  # the settings a run's own server gets
+        self.prefect = RunServer(self.tmp / "prefect-running")
+        self.prefect.start()
+        try:
+            yield
+        finally:
+            self.prefect.stop()
 
     def workdir(self, contender: str, round_no: int) -> Path:
         path = self.tmp / f"round{round_no}" / contender
@@ -114,7 +144,10 @@ class Bench:
         server = psutil.Process(self.server.pid)
         server0, machine0 = _cpu(server), machine_cpu_seconds()
         cwd, env = self.where(contender)
+        prefect = psutil.Process(self.prefect._proc.pid) if contender == "newswatch-warm" else None
+        prefect0 = _tree_cpu(prefect) if prefect else 0.0
         tree = measure(cmd, cwd=cwd, env=env, stdout=out, stderr=err)
+        prefect_cpu = _tree_cpu(prefect) - prefect0 if prefect else 0.0
         server_cpu, machine = _cpu(server) - server0, machine_cpu_seconds() - machine0
         errors = list(dict.fromkeys(line.strip() for line in err.read_text(errors="replace").splitlines()))
         outcome = Outcome(
@@ -125,8 +158,9 @@ class Bench:
             parse_output(out.read_text(errors="replace")),
             stored(contender, workdir, self.site),
             server_cpu,
-            machine - tree.cpu_s - server_cpu,
+            machine - tree.cpu_s - server_cpu - prefect_cpu,
             [e for e in errors if e],
+            prefect_cpu,
         )
         self.outcomes.append(outcome)
         return outcome
@@ -140,6 +174,14 @@ class Bench:
 def _cpu(proc: psutil.Process) -> float:
     t = proc.cpu_times()
     return t.user + t.system
+
+
+def _tree_cpu(proc: psutil.Process) -> float:
+    total = 0.0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += _cpu(p)
+    return total
 
 
 # ---- printing one run -------------------------------------------------------------------------
@@ -199,7 +241,12 @@ def print_outcome(o: Outcome, pages: int) -> None:
     rows.append(
         (
             "beside it",
-            f"site server CPU {o.server_cpu:.1f} s; other processes on the machine {o.others_cpu:.1f} s CPU"
+            (
+                f"the running Prefect server's CPU {o.prefect_cpu:.1f} s (counted below); "
+                if o.prefect_cpu
+                else ""
+            )
+            + f"site server CPU {o.server_cpu:.1f} s; other processes on the machine {o.others_cpu:.1f} s CPU"
             + (f"; {t.adopted} orphans waited for" if t.adopted else "")
             + (f"; {t.killed} left running, killed" if t.killed else ""),
         )
@@ -286,7 +333,7 @@ def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
     ]
     rows = []
     for c, runs in by.items():
-        wall, cpu = _median([o.tree.wall_s for o in runs]), _median([o.tree.cpu_s for o in runs])
+        wall, cpu = _median([o.tree.wall_s for o in runs]), _median([o.cpu_s for o in runs])
         rows.append(
             [
                 c,
@@ -323,7 +370,7 @@ def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
         print("each round (wall s / CPU s):")
         print_table(
             [
-                (c, "   ".join(f"r{o.round} {o.tree.wall_s:.1f} / {o.tree.cpu_s:.1f}" for o in runs))
+                (c, "   ".join(f"r{o.round} {o.tree.wall_s:.1f} / {o.cpu_s:.1f}" for o in runs))
                 for c, runs in by.items()
             ]
         )
@@ -338,7 +385,7 @@ def summary(outcomes: list[Outcome], pages: int, rounds: int) -> None:
             for k in kinds:
                 runs = [o for o in reruns if o.contender == c and o.kind == k]
                 row.append(
-                    f"{_median([o.tree.wall_s for o in runs]):.2f} / {_median([o.tree.cpu_s for o in runs]):.2f}"
+                    f"{_median([o.tree.wall_s for o in runs]):.2f} / {_median([o.cpu_s for o in runs]):.2f}"
                     if runs
                     else ""
                 )
@@ -401,7 +448,7 @@ def run(
         return 0
     for c in contenders:
         print(f"  {c}: {CONTENDERS[c].what}")
-    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name:
+    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name, contextlib.ExitStack() as stack:
         tmp = Path(tmp_name)
         start = time.perf_counter()
         site = build_site(
@@ -417,6 +464,7 @@ def run(
             extraction_reference(site, min(sample, pages))
         with SiteServer(site.root, site.hosts) as server:
             bench = Bench(tmp, site, server, base)
+            stack.enter_context(bench.running_prefect("newswatch-warm" in contenders))
             bench.warm_up()
             for r in range(1, rounds + 1):
                 order = contenders if r % 2 else contenders[::-1]  # alternate: no one always goes first
