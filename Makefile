@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/newswatch run --config newswatch.toml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import os
 import socket
 from pathlib import Path
@@ -20,6 +21,15 @@ os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: starts Prefect or a subprocess pipeline (tens of seconds)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """For `pytest -n auto --dist loadfile --no-loadscope-reorder` (make test): each module runs on
+    one worker (its module-scoped fixtures, such as a built warehouse, are built once), modules with
+    the most slow tests first, so short modules fill the end instead of one worker finishing a 30 s
+    test alone (measured before: 42 s of one idle worker)."""
+    slow = collections.Counter(item.module for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.module])
 
 
 @pytest.fixture(scope="session")

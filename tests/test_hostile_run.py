@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 
 import duckdb
+import pytest
 
 from tests.e2e import NEWSWATCH, user_env
 from tests.hostile_server import FEED, HTML, Conn, HostileServer, Request, _bomb, reply
@@ -45,6 +46,7 @@ def run_cli(*args: str, cwd, env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_a_run_against_real_and_hostile_sites(tmp_path, prefect_harness):
     with HostileServer([]) as server:
         server.routes.update(

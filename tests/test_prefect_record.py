@@ -40,7 +40,7 @@ def test_one_shot_run_records_every_task_run_its_name_and_its_logs_in_prefect(tm
         flow_runs = db.execute("SELECT name, state_type FROM flow_run").fetchall()
         logs = [m for (m,) in db.execute("SELECT message FROM log WHERE level = 20 ORDER BY timestamp")]
     names = sorted(name.rsplit("-", 1)[0] for name, _ in runs)
-    assert names.count("poll-feeds") == 3  # six demo feeds, two per shard
+    assert names.count("poll-feeds") == 2  # six demo feeds: a shard of two, then one of four (shards double)
     assert names.count("fetch-extract-pages") >= 4  # the demo's pages, two per batch
     assert [state for _, state in runs] == ["COMPLETED"] * len(runs)
     assert states == 3 * len(runs)  # pending, running, completed
