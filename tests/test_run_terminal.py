@@ -5,6 +5,7 @@ progress at all and one summary line."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pty
 import random
@@ -27,7 +28,7 @@ WORDS = (
     "agency program system sensor interceptor tracking layer phase block upgrade delay cost review "
     "parliament committee hearing statement response warning threat region border coast island port"
 ).split()
-FEED_DELAY = 3.0  # seconds before the feed answers: a stage that stalls
+FEED_DELAY = 3.0  # seconds before the feed answers in the progress test: a stage that stalls
 
 
 def article(i: int) -> bytes:
@@ -57,7 +58,7 @@ def feed(server: LocalServer) -> bytes:
 @pytest.fixture(scope="module")
 def site():
     with LocalServer() as server:
-        server.routes["/feed.xml"] = Reply(body=feed(server), delay=FEED_DELAY)
+        server.routes["/feed.xml"] = Reply(body=feed(server))
         for i in range(STORIES):
             server.routes[f"/a/{i}.html"] = Reply(
                 body=article(i), headers={"Content-Type": "text/html"}, delay=0.05
@@ -138,7 +139,12 @@ def run(
 
 
 def test_progress_on_a_terminal_and_one_line_when_stdout_is_not(tmp_path, site, prefect_harness):
-    code, out, err = run(tmp_path, prefect_harness, site, stdout_tty=False)
+    prompt = site.routes["/feed.xml"]
+    site.routes["/feed.xml"] = dataclasses.replace(prompt, delay=FEED_DELAY)
+    try:
+        code, out, err = run(tmp_path, prefect_harness, site, stdout_tty=False)
+    finally:
+        site.routes["/feed.xml"] = prompt
     assert code == 0, out + err
     for stage in ("feeds polled", "pages fetched", "pages extracted"):
         assert stage in err, err
