@@ -488,31 +488,24 @@ class Warehouse:
 
     def ledger_lookup(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, bool, int]]:
         """(feed, entry_key) -> (outcome, retry, attempts) for the keys already in the ledger."""
-        if not keys:
-            return {}
-        t = pa.table({"feed": [k[0] for k in keys], "entry_key": [k[1] for k in keys]})
-        self._register("lookup_keys", t)
-        rows = self.con.execute(
-            "SELECT e.feed, e.entry_key, e.outcome, e.retry, e.attempts FROM entries e "
-            "JOIN lookup_keys k USING (feed, entry_key)"
-        ).fetchall()
-        self.con.unregister("lookup_keys")
-        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+        return self._ledger_columns(keys, "e.outcome, e.retry, e.attempts")
 
     def ledger_fates(
         self, keys: Sequence[tuple[str, str]]
     ) -> dict[tuple[str, str], tuple[str, str, int | None]]:
         """(feed, entry_key) -> (outcome, reason, article_id) for the keys in the ledger."""
+        return self._ledger_columns(keys, "e.outcome, e.reason, e.article_id")
+
+    def _ledger_columns(self, keys: Sequence[tuple[str, str]], columns: str) -> dict[tuple[str, str], tuple]:
         if not keys:
             return {}
         t = pa.table({"feed": [k[0] for k in keys], "entry_key": [k[1] for k in keys]})
-        self._register("fate_keys", t)
+        self._register("ledger_keys", t)
         rows = self.con.execute(
-            "SELECT e.feed, e.entry_key, e.outcome, e.reason, e.article_id FROM entries e "
-            "JOIN fate_keys k USING (feed, entry_key)"
+            f"SELECT e.feed, e.entry_key, {columns} FROM entries e JOIN ledger_keys k USING (feed, entry_key)"
         ).fetchall()
-        self.con.unregister("fate_keys")
-        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
+        self.con.unregister("ledger_keys")
+        return {(r[0], r[1]): tuple(r[2:]) for r in rows}
 
     def write_ledger(self, rows: Sequence[LedgerRow], run_id: int, seen_at: datetime) -> None:
         # De-duplicate inside the batch: DuckDB silently drops later duplicates of one INSERT.
