@@ -13,7 +13,7 @@ from alerts.matching import RuleMatcher
 from alerts.outbox import alert_from_row, matched_rows
 from alerts.preview import preview, render_preview
 from alerts.render import render_console, subject_for
-from alerts.retro import retro_match
+from alerts.retro import mention_rows, retro_match
 from warehouse.migrations import MIGRATIONS
 from warehouse.readonly import connect
 from warehouse.rules_state import RulesStore, stored_stories
@@ -253,20 +253,7 @@ def test_outbox_rows_keep_what_the_rule_matched_and_the_mentions_in_document_ord
     title, text = STORIES[1][0], STORIES[1][1]
     found = matcher.match(title, text, "wire", "en")
     with Warehouse.open(db) as wh:
-        wh.insert_mentions(
-            [
-                {
-                    "article_id": 1,
-                    "kind": m.kind,
-                    "name": m.name,
-                    "alias": m.alias,
-                    "count": m.count,
-                    "snippet": m.snippet,
-                    "first_offset": m.offset,
-                }
-                for m in found.mentions
-            ]
-        )
+        wh.insert_mentions(mention_rows(1, found.mentions))
         wh.insert_alerts(
             [
                 {

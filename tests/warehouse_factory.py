@@ -35,8 +35,10 @@ ALERT_RULE = "russian-military"
 PER_DAY = {"wire": lambda age: 2, "defense": lambda age: 1, "courier": lambda age: 1 if age % 2 == 0 else 0}
 
 
-def _article_row(aid: int, feed: str, url: str, title: str, published, first_seen, run_id: int) -> dict:
-    text = f"{title}. " + "Missile defense interceptors were discussed at length. " * 20
+def _article_row(
+    aid: int, feed: str, url: str, title: str, published, first_seen, run_id: int, text: str | None = None
+) -> dict:
+    text = text or f"{title}. " + "Missile defense interceptors were discussed at length. " * 20
     return {
         "article_id": aid,
         "url": url,
@@ -397,23 +399,8 @@ def build_decade_warehouse(path: Path, years: int = 10, now: datetime | None = N
 
 
 def _long_row(aid: int, feed: str, title: str, published, first_seen, run_id: int) -> dict:
-    text = f"{title}: missile defense interceptors were discussed."
-    return {
-        "article_id": aid,
-        "url": f"https://{feed}.example/{aid}",
-        "title": title,
-        "published_at": published,
-        "feed": feed,
-        "lang": "en",
-        "author": None,
-        "text": text,
-        "text_source": "page",
-        "text_hash": f"hash-{aid}",
-        "word_count": len(text.split()),
-        "guid": None,
-        "first_seen": first_seen,
-        "run_id": run_id,
-    }
+    url, text = f"https://{feed}.example/{aid}", f"{title}: missile defense interceptors were discussed."
+    return _article_row(aid, feed, url, title, published, first_seen, run_id, text)
 
 
 def _mention(aid: int, kind: str, name: str) -> dict:
