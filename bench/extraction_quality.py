@@ -10,6 +10,7 @@ Contenders, run on each page in turn (the order rotates from page to page):
   traf-default     trafilatura.extract(html, url=url), its defaults
   traf-nocomments  the same with include_comments=False
   traf-recall      the same with include_comments=False, favor_recall=True (what ours starts from)
+  traf-precision   the same with include_comments=False, favor_precision=True
   traf-metadata    trafilatura.extract_metadata(html, url): the metadata trafilatura reads
 
 Text is scored against the gold body with word 4-gram shingles, macro-averaged (bench/_shared.py),
@@ -49,8 +50,16 @@ from bench._shared import (
 
 WCXB = SHARED / "benchmarks" / "wcxb-dev"
 KNOWN = frozenset({"title", "author", "published_at"})
-CONTENDERS = ("ours", "ours-known", "traf-default", "traf-nocomments", "traf-recall", "traf-metadata")
-TEXT_CONTENDERS = ("ours", "traf-default", "traf-nocomments", "traf-recall")
+CONTENDERS = (
+    "ours",
+    "ours-known",
+    "traf-default",
+    "traf-nocomments",
+    "traf-recall",
+    "traf-precision",
+    "traf-metadata",
+)
+TEXT_CONTENDERS = ("ours", "traf-default", "traf-nocomments", "traf-recall", "traf-precision")
 _WORD = re.compile(r"\w+")
 
 
@@ -140,6 +149,9 @@ def run_contenders(page: Page, rotation: int) -> Outcome:
         "traf-nocomments": lambda: trafilatura.extract(page.html, url=page.url, include_comments=False) or "",
         "traf-recall": lambda: (
             trafilatura.extract(page.html, url=page.url, include_comments=False, favor_recall=True) or ""
+        ),
+        "traf-precision": lambda: (
+            trafilatura.extract(page.html, url=page.url, include_comments=False, favor_precision=True) or ""
         ),
         "traf-metadata": lambda: extract_metadata(page.html, page.url),
     }

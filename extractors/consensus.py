@@ -1,15 +1,21 @@
-"""An article's body: trafilatura's recall setting, with a second opinion only where it looks cut short.
+"""An article's body: trafilatura's recall setting, with second opinions where it looks wrong.
 
 trafilatura with `favor_recall` (comments off, its own readability/jusText fallbacks on) is kept
-as it is on most pages: on both benchmarks it scores as well as trafilatura with comments off,
-better than its defaults, and costs a third less (it skips its readability comparison when the
-text is long, and never retries a short text in another mode). Its known failure is a story
-cut after a few paragraphs. The page tells when that may have happened: its long paragraphs (<p>
-of 100 characters or more) hold at least twice as much text as the extraction. Only then (about
-5% of pages) are readability (scores blocks by paragraph text and class names) and jusText
-(classifies paragraphs by length, link density and stop words) run too, and the text that agrees
-most with the other two is kept: an extractor that cut the story short, or took a list of links,
-agrees with neither of the others.
+as it is on most pages: it scores as well as trafilatura with comments off, better than its
+defaults, and costs a third less. Its two known failures, and what the page tells of them:
+
+- **A story cut after a few paragraphs.** The page's long paragraphs (<p> of 100 characters or
+  more) hold at least twice as much text as the extraction (about 4% of pages). Then trafilatura's
+  default setting, which compares its text with readability's and jusText's and takes theirs when
+  its own looks short, is asked: when its answer is jusText's (the two agree) and not the recall
+  setting's, both rules found the same longer story, and it is kept. Otherwise readability and
+  jusText are run, and the text that agrees most with the other two is kept: an extractor that cut
+  the story short, or took a list of links, agrees with neither of the others.
+- **Chrome kept around the story** (a standfirst repeated, "related" lists, a publisher's "about"
+  paragraph). readability, which is cheap, is asked on every other page; when its text is a part
+  of trafilatura's (50-95% of it, nearly all found there), trafilatura's precision setting is run
+  too (about 13% of pages), and its shorter text is kept when readability agrees with it clearly
+  better than with the longer one: two extractors working by different rules dropped the same lines.
 
 Chosen on two benchmarks (`python -m bench.extraction_quality`, which also reports a split in
 halves) by general means only: which extractor to trust and when to ask another, never page rules.
@@ -35,10 +41,15 @@ log = logging.getLogger(__name__)
 SHORT = 2.0
 # A paragraph this long (characters, whitespace collapsed) is story-like, not a caption or a link.
 LONG_PARAGRAPH = 100
+# Two texts this similar (F1 of their word 4-grams) are the same story.
+AGREE = 0.9
+# A shorter text is trusted only when it keeps this share of the longer one's 4-grams: less is a
+# story cut, not chrome dropped; more is not worth the second pass.
+TRIM_RANGE = (0.5, 0.95)
+# ... and readability must agree with it by this much more than with the longer text.
+TRIM_MARGIN = 0.05
 
-_SETTINGS = dict(
-    favor_recall=True, include_comments=False, include_tables=True, include_images=False, with_metadata=False
-)
+_SETTINGS = dict(include_comments=False, include_tables=True, include_images=False, with_metadata=False)
 _BLOCKS = frozenset(
     "p div section article main header footer aside h1 h2 h3 h4 h5 h6 ul ol li pre blockquote table tr td th"
     " dl dt dd figure figcaption br hr".split()
@@ -48,12 +59,52 @@ _TOKEN = re.compile(r"\w+")
 
 def article_text(tree: HtmlElement, url: str | None = None) -> str:
     """The article's text ('\\n' between paragraphs), '' when no extractor found any."""
-    text = _trafilatura(tree, url)
-    if text and SHORT * len(text) >= paragraph_chars(tree):
-        return text
+    text = _trafilatura(tree, url, favor_recall=True)
+    if not text or SHORT * len(text) < paragraph_chars(tree):
+        return _longer_story(tree, url, text)
+    return _without_chrome(tree, url, text)
+
+
+def _longer_story(tree: HtmlElement, url: str | None, text: str) -> str:
+    """The story when the recall setting's text looks cut short (see the module's docstring)."""
+    justext = _justext(tree, url)
+    default_text = _trafilatura(tree, url)
+    default = _shingles(default_text)
+    if similarity(default, _shingles(justext)) >= AGREE > similarity(default, _shingles(text)):
+        return default_text
     # In this order on a tie: trafilatura first, as on the pages where nothing is doubtful.
-    texts = {"trafilatura": text, "justext": _justext(tree, url), "readability": _readability(tree)}
+    texts = {"trafilatura": text, "justext": justext, "readability": _readability(tree)}
     return texts[most_agreed(texts)]
+
+
+def _without_chrome(tree: HtmlElement, url: str | None, text: str) -> str:
+    """The recall setting's text, or the precision setting's when readability confirms the lines it
+    dropped were chrome (see the module's docstring)."""
+    found = _shingles(text)
+    readable = _shingles(_readability(tree))
+    if not (_within(readable, found) and _contained(readable, found) >= AGREE):
+        return text
+    precise_text = _trafilatura(tree, url, favor_precision=True)
+    precise = _shingles(precise_text)
+    agreement = similarity(precise, readable)
+    if (
+        _within(precise, found)
+        and agreement >= AGREE
+        and agreement > similarity(found, readable) + TRIM_MARGIN
+    ):
+        return precise_text
+    return text
+
+
+def _within(part: Counter, whole: Counter) -> bool:
+    low, high = TRIM_RANGE
+    return low * whole.total() <= part.total() <= high * whole.total()
+
+
+def _contained(part: Counter, whole: Counter) -> float:
+    """The share of `part`'s word 4-grams found in `whole` (0.0 when `part` is empty)."""
+    total = part.total()
+    return (part & whole).total() / total if total else 0.0
 
 
 def paragraph_chars(tree: HtmlElement) -> int:
@@ -86,8 +137,8 @@ def _shingles(text: str) -> Counter:
     return Counter(zip(tokens, tokens[1:], tokens[2:], tokens[3:], strict=False))
 
 
-def _trafilatura(tree: HtmlElement, url: str | None) -> str:
-    doc = bare_extraction(tree, url=url, **_SETTINGS)  # works on its own copy of the tree
+def _trafilatura(tree: HtmlElement, url: str | None, **focus: bool) -> str:
+    doc = bare_extraction(tree, url=url, **_SETTINGS, **focus)  # works on its own copy of the tree
     return (doc.text or "") if doc is not None else ""
 
 

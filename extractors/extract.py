@@ -1,9 +1,9 @@
 """Article extraction from a page's HTML, converted to `records.Extracted`.
 
-The text comes from `consensus.article_text` (trafilatura's recall setting, with readability and
-jusText asked too when the page holds far more paragraph text than it found); the headline,
-authors, date and language from `metadata.page_metadata`, read apart from the text so that they
-are never lost because a pass found no text. Measured against trafilatura's own settings on two
+The text comes from `consensus.article_text` (trafilatura's recall setting, checked against
+readability, jusText and trafilatura's other settings where the page says it may be cut short or
+carry chrome); the headline, authors, date and language from `metadata.page_metadata`, read apart
+from the text so that they are never lost because a pass found no text. Measured against trafilatura's own settings on two
 benchmarks by `python -m bench.extraction_quality`.
 """
 
