@@ -12,10 +12,13 @@ defaults, and costs a third less. Its two known failures, and what the page tell
   jusText are run, and the text that agrees most with the other two is kept: an extractor that cut
   the story short, or took a list of links, agrees with neither of the others.
 - **Chrome kept around the story** (a standfirst repeated, "related" lists, a publisher's "about"
-  paragraph). readability, which is cheap, is asked on every other page; when its text is a part
-  of trafilatura's (50-95% of it, nearly all found there), trafilatura's precision setting is run
-  too (about 13% of pages), and its shorter text is kept when readability agrees with it clearly
-  better than with the longer one: two extractors working by different rules dropped the same lines.
+  paragraph). readability, which is cheap, is asked on every other page. When its text is shorter
+  (but not under half) and a part of trafilatura's (nearly all found there), trafilatura's precision
+  setting is run too (about 13% of pages), and its shorter text is kept when readability agrees
+  with it clearly better than with the longer one. When readability's shorter text differs from
+  trafilatura's, jusText is run (about 6% of pages), and readability's text is kept when jusText
+  agrees with it, and more than with trafilatura's. Either way, two extractors working by
+  different rules dropped the same lines.
 
 Chosen on two benchmarks (`python -m bench.extraction_quality`, which also reports a split in
 halves) by general means only: which extractor to trust and when to ask another, never page rules.
@@ -43,11 +46,14 @@ SHORT = 2.0
 LONG_PARAGRAPH = 100
 # Two texts this similar (F1 of their word 4-grams) are the same story.
 AGREE = 0.9
-# A shorter text is trusted only when it keeps this share of the longer one's 4-grams: less is a
-# story cut, not chrome dropped; more is not worth the second pass.
-TRIM_RANGE = (0.5, 0.95)
-# ... and readability must agree with it by this much more than with the longer text.
-TRIM_MARGIN = 0.05
+# A shorter text is trusted only when it keeps at least this share of the longer one's 4-grams:
+# less is a story cut, not chrome dropped.
+MIN_KEPT = 0.5
+# The precision setting is asked only when readability's text is at most this share of the recall
+# setting's, and nearly all found there; it is kept only when it is as short, and readability
+# agrees with it by `MARGIN` more than with the recall setting's text.
+TRIMMED = 0.95
+MARGIN = 0.05
 
 _SETTINGS = dict(include_comments=False, include_tables=True, include_images=False, with_metadata=False)
 _BLOCKS = frozenset(
@@ -78,27 +84,33 @@ def _longer_story(tree: HtmlElement, url: str | None, text: str) -> str:
 
 
 def _without_chrome(tree: HtmlElement, url: str | None, text: str) -> str:
-    """The recall setting's text, or the precision setting's when readability confirms the lines it
-    dropped were chrome (see the module's docstring)."""
+    """The recall setting's text, or a shorter one two other extractors agree on (see the module's
+    docstring)."""
     found = _shingles(text)
-    readable = _shingles(_readability(tree))
-    if not (_within(readable, found) and _contained(readable, found) >= AGREE):
+    readable_text = _readability(tree)
+    readable = _shingles(readable_text)
+    if not MIN_KEPT * found.total() <= readable.total() <= found.total():
         return text
-    precise_text = _trafilatura(tree, url, favor_precision=True)
-    precise = _shingles(precise_text)
-    agreement = similarity(precise, readable)
-    if (
-        _within(precise, found)
-        and agreement >= AGREE
-        and agreement > similarity(found, readable) + TRIM_MARGIN
-    ):
-        return precise_text
+    if _within(readable, found) and _contained(readable, found) >= AGREE:
+        precise_text = _trafilatura(tree, url, favor_precision=True)
+        precise = _shingles(precise_text)
+        agreement = similarity(precise, readable)
+        if (
+            _within(precise, found)
+            and agreement >= AGREE
+            and agreement > similarity(found, readable) + MARGIN
+        ):
+            return precise_text
+    if similarity(found, readable) < AGREE:
+        justext = _shingles(_justext(tree, url))
+        agreement = similarity(justext, readable)
+        if agreement >= AGREE and agreement > similarity(justext, found):
+            return readable_text
     return text
 
 
 def _within(part: Counter, whole: Counter) -> bool:
-    low, high = TRIM_RANGE
-    return low * whole.total() <= part.total() <= high * whole.total()
+    return MIN_KEPT * whole.total() <= part.total() <= TRIMMED * whole.total()
 
 
 def _contained(part: Counter, whole: Counter) -> float:
