@@ -131,6 +131,20 @@ CASES = [
     ),
     Golden(
         "extraction",
+        "94fbcc267720",
+        # the recall setting adds the site's list of other Design Week stories; readability's text
+        # stops before it, and jusText agrees with readability
+        present=(
+            "the Flos Showroom in Corso Monforte 15 features a light installation",
+            "installed on several tablet computers.",
+        ),
+        absent=("Milano Design Week 2018 | Seiko’s ‘The Flow of Time’ at the Triennale",),
+        title="Milan Design Week 2018 | Michael Anastassiades’ light installation for FLOS",
+        published=date(2018, 4, 18),
+        lang="en",
+    ),
+    Golden(
+        "extraction",
         "0ec95c7261d1",
         present=("엘제이의 리벤지인가, 류화영의 코스프레인가",),
         absent=("Copyright ⓒ Entermedia.co.kr",),
