@@ -3,8 +3,8 @@
 The text comes from `consensus.article_text` (trafilatura's recall setting, checked against
 readability, jusText and trafilatura's other settings where the page says it may be cut short or
 carry chrome); the headline, authors, date and language from `metadata.page_metadata`, read apart
-from the text so that they are never lost because a pass found no text. Measured against trafilatura's own settings on two
-benchmarks by `python -m bench.extraction_quality`.
+from the text so that they are never lost because a pass found no text. Measured against
+trafilatura's own settings on two benchmarks by `python -m bench.extraction_quality`.
 """
 
 from __future__ import annotations
@@ -93,11 +93,11 @@ def extract_with_fingerprint(
     html: str | bytes,
     url: str | None = None,
     content_type: str | None = None,
-    *,
     known: Collection[str] = (),
 ) -> Extracted | None:
     """`extract_page_or_raise`, with the text's fingerprint: the ingest's extraction workers compute
-    it next to the text, instead of the flow process, whose one core also fetches for all of them."""
+    it next to the text, instead of the flow process, whose one core also fetches for all of them.
+    Its arguments are positional (`known` too), as the workers' jobs carry them."""
     extracted = extract_page_or_raise(html, url, content_type, known=known)
     return None if extracted is None else replace(extracted, fingerprint=fingerprint(extracted.text))
 

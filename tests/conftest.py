@@ -24,7 +24,7 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """For `pytest -n auto --dist loadfile --no-loadscope-reorder` (make test): each module runs on
+    """For `pytest -n 3 --dist loadfile --no-loadscope-reorder` (make test): each module runs on
     one worker (its module-scoped fixtures, such as a built warehouse, are built once), modules with
     the most slow tests first, so short modules fill the end instead of one worker finishing a 30 s
     test alone (measured before: 42 s of one idle worker)."""

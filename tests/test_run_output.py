@@ -35,6 +35,7 @@ class Result:  # the fields of flows.ingest.result.RunResult that the summary re
     counts: dict = field(default_factory=dict)
     polls: list = field(default_factory=list)
     new_articles: list = field(default_factory=list)
+    new_total: int = 0
     db_path: str = "data/newswatch.duckdb"
 
 
@@ -54,7 +55,7 @@ def result(stories: int, failed: int = 0) -> Result:
     articles = [
         {"article_id": i, "feed": "wire", "title": f"Story {i}" if i else HOSTILE} for i in range(stories)
     ]
-    return Result(counts=counts, polls=polls, new_articles=articles)
+    return Result(counts=counts, polls=polls, new_articles=articles, new_total=stories)
 
 
 def test_a_terminal_gets_at_most_30_stories():
@@ -103,8 +104,7 @@ def test_a_run_keeps_its_first_stories_and_verbose_reads_the_rest_from_the_wareh
         rows.write(wh)
         shown, total = wh.run_articles(run_id, STORIES_SHOWN)
     assert (len(shown), total) == (30, 45) and shown[0]["title"] == "Story 0"
-    r = Result(run_id=run_id, counts=result(45).counts, new_articles=shown, db_path=str(db))
-    r.new_total = total
+    r = Result(run_id=run_id, counts=result(45).counts, new_articles=shown, new_total=total, db_path=str(db))
     out = Tty()
     print_summary(r, out)
     assert out.getvalue().count("    + [") == 30 and "... and 15 more" in out.getvalue()

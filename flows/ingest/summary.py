@@ -64,7 +64,7 @@ def print_run(result, out=None, *, verbose: bool = False, duration: float | None
             f"{c.get('revisions', 0)} stories revised\n"
         )
     w(f"  alerts   {c['alerts_created']} queued, {c['alerts_sent']} sent, {c['alerts_pending']} pending\n")
-    total = getattr(result, "new_total", len(result.new_articles))
+    total = result.new_total
     shown = result.new_articles[:STORIES_SHOWN]
     if verbose and total > len(shown):
         shown = _all_new_stories(result) or result.new_articles

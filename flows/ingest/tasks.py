@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
-from functools import partial
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -193,8 +192,7 @@ def fetch_extract(
         def on_page(page: Page) -> None:
             page_fetched()
             if page.body is not None:
-                job = (page.url, page.body, page.final_url or page.url, page.content_type)
-                pending[page.url] = pool.submit(job, fn=_extractor(known.get(page.url, ())))
+                pending[page.url] = pool.submit(_job(page, known), fn=extract_with_fingerprint)
                 pending[page.url].add_done_callback(page_extracted)
 
     pages = fetch_pages(urls, _fetcher(settings), on_page, overrides)
@@ -203,23 +201,15 @@ def fetch_extract(
     if workers:
         extracted = {url: _extraction(future) for url, future in pending.items()}
     else:
-        extracted = {
-            p.url: extract_many(
-                [(p.url, p.body, p.final_url or p.url, p.content_type)],
-                workers=0,
-                deadline_s=deadline,
-                fn=_extractor(known.get(p.url, ())),
-            )[p.url]
-            for p in pages
-            if p.body is not None
-        }
+        jobs = [_job(p, known) for p in pages if p.body is not None]
+        extracted = extract_many(jobs, workers=0, deadline_s=deadline, fn=extract_with_fingerprint)
     # The bodies are done with: not kept in memory, nor sent back from a Dask worker.
     return PageBatch([p.without_body() for p in pages], extracted, fetch_s, time.perf_counter() - t)
 
 
-def _extractor(known: tuple[str, ...]):
-    """The worker's extraction function for a page whose feed entry gives the fields `known`."""
-    return partial(extract_with_fingerprint, known=known) if known else extract_with_fingerprint
+def _job(page: Page, known: Mapping[str, tuple[str, ...]]) -> tuple:
+    """A page's arguments of `extract_with_fingerprint`, after its key (the URL)."""
+    return (page.url, page.body, page.final_url or page.url, page.content_type, known.get(page.url, ()))
 
 
 def known_fields(entry) -> tuple[str, ...]:
