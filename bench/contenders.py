@@ -76,11 +76,10 @@ def command(contender: str, workdir: Path, site: Site, port: int, cores: int) ->
         config = workdir / "newswatch.toml"
         if not config.exists():
             write_config(config, site, port, store_path(contender, workdir))
-        if (
-            contender != "newswatch-cli"
-        ):  # -base: run in --base DIR, -warm: with a running server (Bench.where)
-            return [py, "-m", "bench.newswatch_driver", "run", str(config)]
-        return [str(NEWSWATCH_CLI), "run", "--config", str(config)]
+        if contender == "newswatch-cli":
+            return [str(NEWSWATCH_CLI), "run", "--config", str(config)]
+        # -base runs in --base DIR, -warm with a running server (Bench.where)
+        return [py, "-m", "bench.newswatch_driver", "run", str(config)]
     if contender == "prefect":
         return [py, "-m", "bench.newswatch_driver", "noop"]
     feeds = workdir / "feeds.txt"

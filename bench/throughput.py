@@ -448,7 +448,7 @@ def run(
         return 0
     for c in contenders:
         print(f"  {c}: {CONTENDERS[c].what}")
-    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name, contextlib.ExitStack() as stack:
+    with tempfile.TemporaryDirectory(prefix="newswatch-bench-") as tmp_name:
         tmp = Path(tmp_name)
         start = time.perf_counter()
         site = build_site(
@@ -464,26 +464,26 @@ def run(
             extraction_reference(site, min(sample, pages))
         with SiteServer(site.root, site.hosts) as server:
             bench = Bench(tmp, site, server, base)
-            stack.enter_context(bench.running_prefect("newswatch-warm" in contenders))
-            bench.warm_up()
-            for r in range(1, rounds + 1):
-                order = contenders if r % 2 else contenders[::-1]  # alternate: no one always goes first
-                print(f"\n-- round {r} of {rounds}: {', '.join(order)} --")
-                for c in order:
-                    print_outcome(bench.run(c, r, "full"), pages)
-                keep = [c for c in order if CONTENDERS[c].keeps_state]
-                if reruns:
-                    for c in keep:
-                        print_outcome(bench.run(c, r, "quiet"), pages)
-                if extra and keep:
-                    written = write_feeds(site, pages + extra)
-                    server.reload()
-                    print(f"  ({extra} pages more linked from {len(written)} feeds)")
-                    for c in keep:
-                        print_outcome(bench.run(c, r, "new"), pages)
-                    write_feeds(site, pages)
-                    server.reload()
-                shutil.rmtree(tmp / f"round{r}", ignore_errors=True)  # the stores: disk, not figures
+            with bench.running_prefect("newswatch-warm" in contenders):
+                bench.warm_up()
+                for r in range(1, rounds + 1):
+                    order = contenders if r % 2 else contenders[::-1]  # alternate: no one always goes first
+                    print(f"\n-- round {r} of {rounds}: {', '.join(order)} --")
+                    for c in order:
+                        print_outcome(bench.run(c, r, "full"), pages)
+                    keep = [c for c in order if CONTENDERS[c].keeps_state]
+                    if reruns:
+                        for c in keep:
+                            print_outcome(bench.run(c, r, "quiet"), pages)
+                    if extra and keep:
+                        written = write_feeds(site, pages + extra)
+                        server.reload()
+                        print(f"  ({extra} pages more linked from {len(written)} feeds)")
+                        for c in keep:
+                            print_outcome(bench.run(c, r, "new"), pages)
+                        write_feeds(site, pages)
+                        server.reload()
+                    shutil.rmtree(tmp / f"round{r}", ignore_errors=True)  # the stores: disk, not figures
         summary(bench.outcomes, pages, rounds)
     return 1 if any(not o.ok for o in bench.outcomes) else 0
 
