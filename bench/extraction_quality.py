@@ -142,17 +142,16 @@ def run_contenders(page: Page, rotation: int) -> Outcome:
         date = got.published_at.date().isoformat() if got and got.published_at else None
         out.meta[name] = (got.title, got.author, date) if got else (None, None, None)
 
+    def traf(**settings) -> Callable[[], str]:
+        return lambda: trafilatura.extract(page.html, url=page.url, **settings) or ""
+
     calls: dict[str, Callable] = {
         "ours": ours(),
         "ours-known": ours(KNOWN),
-        "traf-default": lambda: trafilatura.extract(page.html, url=page.url) or "",
-        "traf-nocomments": lambda: trafilatura.extract(page.html, url=page.url, include_comments=False) or "",
-        "traf-recall": lambda: (
-            trafilatura.extract(page.html, url=page.url, include_comments=False, favor_recall=True) or ""
-        ),
-        "traf-precision": lambda: (
-            trafilatura.extract(page.html, url=page.url, include_comments=False, favor_precision=True) or ""
-        ),
+        "traf-default": traf(),
+        "traf-nocomments": traf(include_comments=False),
+        "traf-recall": traf(include_comments=False, favor_recall=True),
+        "traf-precision": traf(include_comments=False, favor_precision=True),
         "traf-metadata": lambda: extract_metadata(page.html, page.url),
     }
     names = list(CONTENDERS[rotation % len(CONTENDERS) :] + CONTENDERS[: rotation % len(CONTENDERS)])
